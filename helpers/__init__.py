@@ -1,0 +1,1 @@
+"""Shared code of the MADE / autoregressive-likelihood notebooks: data, training, plotting, models."""
