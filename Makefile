@@ -1,0 +1,25 @@
+# Each target is one command from a fresh clone:
+#   make run    set up the environment, then execute every notebook in place (regenerating its figures)
+#   make test   set up the environment, then run the unit tests and re-execute every notebook under nbval
+#   make bench  set up the environment, then run the speed benchmark (prints a table, writes bench/results.json)
+# The environment is a virtualenv in $(VENV) (default .venv); pip always runs, so it follows requirements.txt.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+NOTEBOOKS = $(sort $(wildcard notebooks/[0-9]*.ipynb))
+
+.PHONY: env run test bench
+
+env:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
+
+run: env
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+		--ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.coalesce_streams=True $(NOTEBOOKS)
+
+test: env
+	$(BIN)/python -m pytest -p no:cacheprovider tests $(NOTEBOOKS) --nbval-lax --nbval-cell-timeout=1800
+
+bench: env
+	$(BIN)/python bench/speed.py
