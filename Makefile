@@ -15,8 +15,9 @@ env:
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
 
 run: env
-	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-		--ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.coalesce_streams=True $(NOTEBOOKS)
+	# CoalesceStreams after execution keeps only the final state of each progress bar in the stored outputs.
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1800 \
+		--NotebookExporter.preprocessors=nbconvert.preprocessors.CoalesceStreamsPreprocessor $(NOTEBOOKS)
 
 test: env
 	$(BIN)/python -m pytest -p no:cacheprovider tests $(NOTEBOOKS) --nbval-lax --nbval-cell-timeout=1800
