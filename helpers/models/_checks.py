@@ -1,4 +1,6 @@
 """Input validation shared by the models: clear errors instead of silent wrong answers."""
+import numbers
+
 import numpy as np
 import torch
 
@@ -27,3 +29,10 @@ def as_categories(x, d, event_shape=(), name="x"):
         if lo < 0 or hi > d - 1:
             raise ValueError(f"{name} has values in [{lo}, {hi}], outside the categories [0, {d - 1}]")
     return x.long()
+
+
+def check_integer(value, name, minimum, meaning):
+    """Return `value` as an int, or raise ValueError if it is not an integer >= `minimum` (bools excluded)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} ({meaning}) must be an integer >= {minimum}, got {value!r}")
+    return int(value)

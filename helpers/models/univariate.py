@@ -1,0 +1,18 @@
+"""What the one-variable models share: the loss and the table of their d probabilities."""
+import torch
+import torch.nn as nn
+
+
+class UnivariateDistribution(nn.Module):
+    """A distribution over the categories 0 .. d − 1; subclasses set `self.d` and define `log_prob(x)`."""
+
+    def loss(self, x):
+        """Mean negative log-likelihood over the batch, in nats per dimension (here one dimension)."""
+        return -self.log_prob(x).mean()
+
+    def distribution(self):
+        """The d probabilities as a float64 numpy array (not renormalized: they sum to 1 up to float precision)."""
+        device = next(self.parameters()).device
+        with torch.no_grad():
+            log_p = self.log_prob(torch.arange(self.d, device=device))
+        return log_p.double().exp().cpu().numpy()
