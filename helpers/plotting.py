@@ -34,13 +34,19 @@ def plot_training(train_losses, test_losses, title=None, save_path=None):
     _finish(fig, title, save_path)
 
 
-def plot_1d_distribution(train_data, probs, title=None, save_path=None):
-    """A learned distribution over x in [0, d - 1] drawn over the histogram of the training data."""
-    d = len(probs)
+def plot_1d_distribution(train_data, probs=None, title=None, save_path=None):
+    """The histogram of the training data, with learned distributions over it.
+
+    `probs`: None (data only), the d probabilities of one model, or {label: probabilities} for several.
+    """
+    if probs is not None and not isinstance(probs, dict):
+        probs = {"model": probs}
+    d = len(next(iter(probs.values()))) if probs else int(np.max(train_data)) + 1
     fig, ax = plt.subplots(figsize=(6.4, 4))
     frequencies = np.bincount(np.asarray(train_data), minlength=d) / len(train_data)
     ax.bar(np.arange(d), frequencies, width=1.0, alpha=0.4, label="train data")
-    ax.step(np.arange(d), probs, where="mid", color="C3", label="model")
+    for i, (label, p) in enumerate((probs or {}).items()):
+        ax.step(np.arange(d), p, where="mid", color=f"C{i + 1}", label=label)
     ax.set_xlabel("x")
     ax.set_ylabel("probability")
     ax.legend()

@@ -129,3 +129,17 @@ def train_epochs(model, train_loader, test_loader, epochs, lr, grad_clip=None, d
                             f"test {test_losses[-1]:.4f} nats/dim")
     bar.close()
     return TrainingResult(np.array(train_losses), np.array(test_losses))
+
+
+def fit(model, dataset, epochs, lr, batch_size=128, grad_clip=None, loader_seed=0):
+    """Train `model` on `dataset.train`, test on `dataset.test`, and print the final test loss.
+
+    The printed line keeps the course's format, `Final Test Loss: X.XXXX`, with its unit, and for
+    images the same figure in nats per image. Returns train_epochs' TrainingResult.
+    """
+    result = train_epochs(model, BatchLoader(dataset.train, batch_size, shuffle=True, seed=loader_seed),
+                          BatchLoader(dataset.test, max(batch_size, 1000)), epochs, lr, grad_clip=grad_clip)
+    final = result.test_losses[-1]
+    per_image = f" ({final * np.prod(dataset.shape):.2f} nats per image)" if len(dataset.shape) == 2 else ""
+    print(f"Final Test Loss: {final:.4f} nats per dimension{per_image}")
+    return result

@@ -101,6 +101,9 @@ def test_every_plot_can_be_saved(tmp_path):
     figures = {
         "training.png": lambda p: plotting.plot_training(rng.rand(30), rng.rand(4), title="t", save_path=p),
         "1d.png": lambda p: plotting.plot_1d_distribution(rng.randint(0, 10, 100), np.full(10, 0.1), save_path=p),
+        "1d_data.png": lambda p: plotting.plot_1d_distribution(rng.randint(0, 10, 100), save_path=p),
+        "1d_two.png": lambda p: plotting.plot_1d_distribution(rng.randint(0, 10, 100), {"a": np.full(10, 0.1),
+                                                                                         "b": np.full(10, 0.1)}, save_path=p),
         "2d.png": lambda p: plotting.plot_2d_distributions({"a": rng.rand(5, 5), "b": rng.rand(5, 5)}, save_path=p),
         "grid.png": lambda p: plotting.plot_image_grid(rng.randint(0, 2, (12, 6, 6)), nrow=4, save_path=p),
     }
