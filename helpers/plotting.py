@@ -17,19 +17,21 @@ def _finish(fig, title, save_path):
     plt.show()
 
 
-def plot_training(train_losses, test_losses, title=None, save_path=None):
+def plot_training(train_losses, test_losses, title=None, save_path=None, ylim=None):
     """Train loss per batch and test loss per epoch on one epoch axis.
 
     `test_losses[0]` is the loss before training (epoch 0); `test_losses[k]` follows epoch k.
+    `ylim` = (bottom, top) zooms in on the end of training, where the first epochs' losses would squash it.
     """
     epochs = len(test_losses) - 1
     fig, ax = plt.subplots(figsize=(6.4, 4))
     if len(train_losses):
         ax.plot(np.arange(1, len(train_losses) + 1) * epochs / len(train_losses), train_losses,
                 label="train (per batch)", alpha=0.7)
-    ax.plot(np.arange(epochs + 1), test_losses, "o-", label="test (per epoch)")
+    ax.plot(np.arange(epochs + 1), test_losses, "o-" if epochs <= 50 else "-", label="test (per epoch)")
     ax.set_xlabel("epoch")
     ax.set_ylabel(NLL_LABEL)
+    ax.set_ylim(ylim)
     ax.legend()
     _finish(fig, title, save_path)
 

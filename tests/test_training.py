@@ -100,6 +100,7 @@ def test_every_plot_can_be_saved(tmp_path):
     rng = np.random.RandomState(0)
     figures = {
         "training.png": lambda p: plotting.plot_training(rng.rand(30), rng.rand(4), title="t", save_path=p),
+        "training_zoom.png": lambda p: plotting.plot_training(rng.rand(30), rng.rand(4), save_path=p, ylim=(0.2, 0.8)),
         "1d.png": lambda p: plotting.plot_1d_distribution(rng.randint(0, 10, 100), np.full(10, 0.1), save_path=p),
         "1d_data.png": lambda p: plotting.plot_1d_distribution(rng.randint(0, 10, 100), save_path=p),
         "1d_two.png": lambda p: plotting.plot_1d_distribution(rng.randint(0, 10, 100), {"a": np.full(10, 0.1),
