@@ -80,13 +80,18 @@ def evaluate(model, loader, device=None):
     return total / count
 
 
-def train_epochs(model, train_loader, test_loader, epochs, lr, grad_clip=None, device=None, progress=True):
+def train_epochs(model, train_loader, test_loader, epochs, lr, grad_clip=None, device=None, progress=True,
+                 optimizer=None, on_epoch_end=None):
     """Fit `model` by Adam on the mean NLL `model.loss(batch)`; evaluate on the test loader every epoch.
 
     Returns `TrainingResult(train_losses, test_losses)`: the training loss of every batch, and the
     test loss before training and after each epoch, all in nats per dimension. Runs on `device`,
     else CUDA when present, else the CPU. Stops with FloatingPointError naming the epoch and the
     batch if the loss becomes NaN or infinite.
+
+    For long, resumable runs: `optimizer` replaces the fresh Adam (and `lr`), so its state can be
+    restored from a checkpoint; `on_epoch_end(epoch, test_loss)` is called after each epoch
+    (1-based) and stops training early by returning True.
     """
     if not callable(getattr(model, "loss", None)):
         raise TypeError(f"{type(model).__name__} has no loss(batch) method; train_epochs minimizes "
@@ -96,7 +101,7 @@ def train_epochs(model, train_loader, test_loader, epochs, lr, grad_clip=None, d
             raise ValueError(f"{name} is empty: it yields no batches")
     device = torch.device(device) if device is not None else default_device()
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     if progress:
         print(f"Training {type(model).__name__} on {describe_device(device)} for {epochs} epochs")
 
@@ -127,6 +132,8 @@ def train_epochs(model, train_loader, test_loader, epochs, lr, grad_clip=None, d
         test_losses.append(evaluate(model, test_loader, device))
         bar.set_postfix_str(f"epoch {epoch + 1}/{epochs}, train {epoch_losses.mean():.4f}, "
                             f"test {test_losses[-1]:.4f} nats/dim")
+        if on_epoch_end is not None and on_epoch_end(epoch + 1, test_losses[-1]):
+            break
     bar.close()
     return TrainingResult(np.array(train_losses), np.array(test_losses))
 

@@ -69,6 +69,24 @@ def test_seed_makes_runs_repeatable():
     np.testing.assert_array_equal(runs[0].train_losses, runs[1].train_losses)
 
 
+def test_callback_stops_early_and_optimizer_state_carries_over():
+    x = _data()
+    model = Categorical(5)
+    seen = []
+    result = train_epochs(model, BatchLoader(x, 100), BatchLoader(x, 500), epochs=10, lr=0.05, progress=False,
+                          on_epoch_end=lambda epoch, loss: seen.append((epoch, loss)) or epoch == 3)
+    assert [e for e, _ in seen] == [1, 2, 3] and len(result.test_losses) == 4
+    assert [loss for _, loss in seen] == list(result.test_losses[1:])
+    # Resuming with the same optimizer continues Adam's moments: the same as one uninterrupted run.
+    seed(0)
+    a, b = Categorical(5), Categorical(5)
+    train_epochs(a, BatchLoader(x, 100), BatchLoader(x, 500), epochs=4, lr=0.05, progress=False)
+    optimizer = torch.optim.Adam(b.parameters(), lr=0.05)
+    for _ in range(2):
+        train_epochs(b, BatchLoader(x, 100), BatchLoader(x, 500), epochs=2, lr=None, progress=False, optimizer=optimizer)
+    torch.testing.assert_close(a.logits, b.logits)
+
+
 def test_nan_loss_stops_naming_epoch_and_batch():
     x = _data(100)
     with pytest.raises(FloatingPointError, match="epoch 2, batch 3"):
