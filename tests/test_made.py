@@ -54,11 +54,12 @@ def mask_log_prob(model, x, mask):
 @pytest.mark.parametrize("d", [2, 3, 7])
 @pytest.mark.parametrize("depth", [0, 1, 2, 3])
 @pytest.mark.parametrize("order", ["natural", "random", "explicit"])
-def test_autoregressive_by_gradients(shape, d, depth, order):
+@pytest.mark.parametrize("direct", [False, True])
+def test_autoregressive_by_gradients(shape, d, depth, order, direct):
     D, k = math.prod(shape), 1 if d == 2 else d
     explicit = np.random.RandomState(D).permutation(D)
     ordering = {"natural": None, "random": "random", "explicit": explicit}[order]
-    model = MADE(shape, d, [4 * D] * depth, ordering=ordering, num_masks=3, seed=depth)
+    model = MADE(shape, d, [4 * D] * depth, ordering=ordering, num_masks=3, seed=depth, direct=direct)
     for j in range(3):
         o = model.orderings[j]
         if order != "random":
@@ -71,8 +72,19 @@ def test_autoregressive_by_gradients(shape, d, depth, order):
         assert not (dep & ~(rank[:, None] > rank[None, :])).any(), f"mask {j} sees the present or the future"
         assert not dep[o[0]].any()
         assert dep[o[-1]].any(), "the last dimension should depend on earlier ones"
-        if depth == 0:                                            # a masked linear model is fully connected
+        if depth == 0 or direct:                                  # a masked linear path is fully connected
             assert torch.equal(dep, rank[:, None] > rank[None, :])
+
+
+def test_direct_connections_are_a_strict_masked_linear_path():
+    model = MADE((5,), 3, [4], direct=True)
+    with torch.no_grad():
+        model.layers[-1].weight.zero_()                           # silence the hidden path
+    h = torch.rand(5 * 3)
+    jac = torch.autograd.functional.jacobian(lambda h: model.network(h[None]).reshape(-1), h)
+    dep = jac.reshape(5, 3, 5, 3).abs().sum((1, 3)) > 0
+    assert torch.equal(dep, torch.ones(5, 5, dtype=torch.bool).tril(-1))   # every earlier dimension, nothing else
+    assert "direct.masks" in model.state_dict() and MADE((5,), 3, [4]).direct is None
 
 
 def test_explicit_ordering_as_list_array_or_tensor():
@@ -93,8 +105,9 @@ def test_random_orderings_and_numbers_differ_between_masks():
 
 @pytest.mark.parametrize("shape,d", [((6,), 2), ((3,), 4), ((3, 2), 2), ((1,), 3)])
 @pytest.mark.parametrize("hidden", [[], [10, 10]])
-def test_probabilities_sum_to_one(shape, d, hidden):
-    model = perturb(MADE(shape, d, hidden, ordering="random", num_masks=4).double())
+@pytest.mark.parametrize("direct", [False, True])
+def test_probabilities_sum_to_one(shape, d, hidden, direct):
+    model = perturb(MADE(shape, d, hidden, ordering="random", num_masks=4, direct=direct).double())
     x = all_inputs(shape, d)
     for k in (1, 3):
         assert model.log_prob(x, n_masks=k).exp().sum().item() == pytest.approx(1, abs=1e-5)
@@ -133,8 +146,9 @@ def test_ensemble_samples_follow_the_mixture():
 @pytest.mark.parametrize("d", [2, 5])
 @pytest.mark.parametrize("ordering", [None, "random"])
 @pytest.mark.parametrize("hidden", [[], [12], [3, 20]])       # [3, 20]: most numbers have no unit
-def test_fast_and_plain_samplers_agree(d, ordering, hidden):
-    model = perturb(MADE((2, 4), d, hidden, ordering=ordering, num_masks=3).double(), 0.5)
+@pytest.mark.parametrize("direct", [False, True])
+def test_fast_and_plain_samplers_agree(d, ordering, hidden, direct):
+    model = perturb(MADE((2, 4), d, hidden, ordering=ordering, num_masks=3, direct=direct).double(), 0.5)
     for j in range(3):
         u = torch.rand(64, 8, dtype=torch.double)
         fast = model.sample(64, mask=j, uniforms=u)

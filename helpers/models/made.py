@@ -41,8 +41,8 @@ class MaskedLinear(nn.Linear):
     `.to(device)` and `state_dict` carry them.
     """
 
-    def __init__(self, masks):
-        super().__init__(masks.shape[2], masks.shape[1])
+    def __init__(self, masks, bias=True):
+        super().__init__(masks.shape[2], masks.shape[1], bias=bias)
         self.register_buffer("masks", masks)
 
     def forward(self, x, mask=0):
@@ -58,9 +58,14 @@ class MADE(nn.Module):
         permutation if ordering == "random", else the same ordering. Hidden numbers are redrawn
         for every mask. Everything is seeded by `seed`.
     resample_every: in training mode, `loss` moves to the next mask every this many calls.
+    direct: add direct connections from the inputs to the outputs (the paper's "direct input
+        connections"): a masked linear term, strict like the output layer, beside the hidden path.
+        The model then contains a fully visible sigmoid belief net (for d = 2) as a special case;
+        the paper's MNIST results use it.
     """
 
-    def __init__(self, input_shape, d, hidden_sizes, ordering=None, num_masks=1, seed=0, resample_every=1):
+    def __init__(self, input_shape, d, hidden_sizes, ordering=None, num_masks=1, seed=0, resample_every=1,
+                 direct=False):
         super().__init__()
         self.input_shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
         if any(not isinstance(s, int) or s < 1 for s in self.input_shape):
@@ -95,6 +100,9 @@ class MADE(nn.Module):
         self.layers = nn.ModuleList(
             MaskedLinear(torch.stack([m[l + 1][:, None] >= m[l] + (l == len(hidden_sizes)) for m in per_mask]))
             for l in range(len(hidden_sizes) + 1))
+        # without hidden layers the output layer already is the direct connection
+        self.direct = MaskedLinear(torch.stack([m[-1][:, None] > m[0] for m in per_mask]), bias=False) \
+            if direct and hidden_sizes else None
 
     def _check_ordering(self, ordering, g):
         if ordering is None:
@@ -136,9 +144,13 @@ class MADE(nn.Module):
         Takes the (relaxed) encoded input rather than categories so it can be differentiated
         with respect to its input, e.g. to check the autoregressive property.
         """
+        inputs = h
         for layer in self.layers[:-1]:
             h = F.relu(layer(h, mask))
-        return self.layers[-1](h, mask).view(h.shape[0], self.D, *self.logit_shape)
+        out = self.layers[-1](h, mask)
+        if self.direct is not None:
+            out = out + self.direct(inputs, mask)
+        return out.view(h.shape[0], self.D, *self.logit_shape)
 
     def forward(self, x, mask=None):
         """Logits for categories x under a mask (default: the one `loss` would use now)."""
@@ -280,6 +292,9 @@ class MADE(nn.Module):
         w_hidden = [w.T.contiguous() for w in ws[:-1]]                # (in, out): slices of rows are cheap
         w_out = ws[-1].view(D, *self.logit_shape, -1).movedim(-1, 1)  # (D, H, *logit_shape), by position
         b_out = self.layers[-1].bias[rows[-1]].view(D, *self.logit_shape)
+        if self.direct is not None:   # inputs -> outputs, both sorted by position like the output layer
+            w_direct = (self.direct.weight * self.direct.masks[mask])[perms[0][:, None], perms[0]]
+            w_direct = w_direct.view(D, *self.logit_shape, -1).movedim(-1, 1)   # (D, D * units, *logit_shape)
         acts = [u.new_zeros(n, layer.in_features) for layer in self.layers]   # inputs to each layer
         accs = [layer.bias[r].expand(n, -1).clone() for layer, r in zip(self.layers[:-1], rows)]
 
@@ -289,7 +304,11 @@ class MADE(nn.Module):
                 x[:, dim] = given[:, dim]
             else:
                 e = starts[-1][t]                       # last-layer units numbered < t
-                x[:, dim] = self._categories(acts[-1][:, :e] @ w_out[t - 1, :e] + b_out[t - 1], u[:, dim])
+                logits = acts[-1][:, :e] @ w_out[t - 1, :e] + b_out[t - 1]
+                if self.direct is not None:
+                    e0 = starts[0][t]                   # input units numbered < t
+                    logits = logits + acts[0][:, :e0] @ w_direct[t - 1, :e0]
+                x[:, dim] = self._categories(logits, u[:, dim])
             if t == D:
                 break
             acts[0][:, starts[0][t]:starts[0][t + 1]] = self._encode(x[:, dim:dim + 1])
