@@ -60,7 +60,7 @@ def plot_2d_distributions(tables, title=None, save_path=None):
     fig, axes = plt.subplots(1, len(tables), figsize=(4 * len(tables), 4.2), squeeze=False)
     vmax = max(float(np.max(t)) for t in tables.values())
     for ax, (name, table) in zip(axes[0], tables.items()):
-        ax.imshow(table, vmin=0, vmax=vmax)
+        ax.imshow(table, vmin=0, vmax=vmax, interpolation="nearest")  # one block per cell, no smoothing
         ax.set_title(name)
         ax.set_xlabel("$x_1$")
         ax.set_ylabel("$x_0$")
