@@ -75,3 +75,29 @@ def plot_image_grid(images, nrow=10, title=None, save_path=None):
     ax.imshow(grid[0].numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.axis("off")
     _finish(fig, title, save_path)
+
+
+def plot_image_rows(rows, captions=None, title=None, save_path=None):
+    """Images in labelled rows, one column per example: {row label: images (N, H, W) in [0, 1]}.
+
+    For images to compare column by column: samples over their nearest training images, or
+    originals, their given part and completions. `captions` ({row label: N strings}) go under
+    that row's images.
+    """
+    rows = {label: np.asarray(images, dtype=np.float32) for label, images in rows.items()}
+    n = max(len(images) for images in rows.values())
+    label_width = max(len(label) for label in rows) * 0.09
+    fig, axes = plt.subplots(len(rows), n, squeeze=False,
+                             figsize=(min(16, 0.62 * n + label_width), 0.7 * len(rows) + 0.3))
+    for r, (label, images) in enumerate(rows.items()):
+        for c, ax in enumerate(axes[r]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.spines[:].set_visible(c < len(images))   # a thin frame: white images on white paper
+            ax.spines[:].set_color("0.6")
+            if c < len(images):
+                ax.imshow(images[c], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+                if captions and label in captions:
+                    ax.set_xlabel(captions[label][c], fontsize=7, labelpad=1)
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    _finish(fig, title, save_path)

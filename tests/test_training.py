@@ -125,6 +125,8 @@ def test_every_plot_can_be_saved(tmp_path):
                                                                                          "b": np.full(10, 0.1)}, save_path=p),
         "2d.png": lambda p: plotting.plot_2d_distributions({"a": rng.rand(5, 5), "b": rng.rand(5, 5)}, save_path=p),
         "grid.png": lambda p: plotting.plot_image_grid(rng.randint(0, 2, (12, 6, 6)), nrow=4, save_path=p),
+        "rows.png": lambda p: plotting.plot_image_rows({"a": rng.randint(0, 2, (5, 6, 6)), "b": rng.rand(5, 6, 6)},
+                                                        captions={"b": list("vwxyz")}, title="t", save_path=p),
     }
     for name, draw in figures.items():
         draw(tmp_path / name)
