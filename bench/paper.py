@@ -33,7 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from helpers.data import load_dataset  # noqa: E402
 from helpers.models import MADE  # noqa: E402
-from helpers.training import BatchLoader, describe_device, train_epochs  # noqa: E402
+from helpers.training import BatchLoader, default_device, describe_device, train_epochs  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "paper_results.json"
@@ -114,7 +114,7 @@ def main():
     parser.add_argument("--only", choices=list(CONFIGS), action="append", help="run only these configurations")
     parser.add_argument("--minutes", type=float, default=float("inf"), help="wall-time budget per configuration")
     args = parser.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = default_device()
     data = load_dataset("mnist")
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results["hyper_parameters"] = HYPER

@@ -82,7 +82,7 @@ def _median_ratio(times, a, b):
     return statistics.median(x / y for x, y in zip(times[a], times[b]))
 
 
-def bench_training(name, data, d, shape, rounds, steps=40):
+def bench_training(data, d, shape, rounds, steps=40):
     D = int(torch.tensor(shape).prod())
     units = D if d == 2 else D * d
     made = MADE(shape, d, HIDDEN)
@@ -167,7 +167,7 @@ def main():
     for name, dataset, d, shape in (("MNIST, D=784, d=2", "mnist", 2, (28, 28)), ("2D, d=200 one-hot", "hinton", 200, (2,))):
         data = load_dataset(dataset)
         row = {}
-        row.update(bench_training(name, data, d, shape, args.rounds))
+        row.update(bench_training(data, d, shape, args.rounds))
         row.update(bench_epoch(data, d, shape, max(2, args.rounds // 2)))
         row.update(bench_sampling(d, shape, args.rounds))
         row.update(bench_log_prob(data, d, shape, args.rounds))
