@@ -158,9 +158,10 @@ class MADE(nn.Module):
         self._check_count(mask, "mask", 0)
         return self.network(self._encode(self._flat(x)), mask)
 
-    def _dim_log_probs(self, x, mask):
-        """log p(x_i | x before i in mask's ordering), shape (B, D), for flat categories x (B, D)."""
-        logits = self.network(self._encode(x), mask)
+    def _dim_log_probs(self, x, h, mask):
+        """log p(x_i | x before i in mask's ordering), shape (B, D), for flat categories x (B, D)
+        and their network input h = self._encode(x) (encoded once by callers looping over masks)."""
+        logits = self.network(h, mask)
         if self.d == 2:
             return -F.binary_cross_entropy_with_logits(logits, x.to(logits.dtype), reduction="none")
         return logits.log_softmax(-1).gather(-1, x[..., None]).squeeze(-1)
@@ -174,7 +175,8 @@ class MADE(nn.Module):
         """
         self._check_count(n_masks, "n_masks", 1)
         x = self._flat(x)
-        lp = torch.stack([self._dim_log_probs(x, j).sum(-1) for j in range(n_masks)])
+        h = self._encode(x)
+        lp = torch.stack([self._dim_log_probs(x, h, j).sum(-1) for j in range(n_masks)])
         return lp.logsumexp(0) - math.log(n_masks)
 
     def loss(self, x):
@@ -184,7 +186,8 @@ class MADE(nn.Module):
             mask, self.steps = self.mask_index, self.steps + 1
             if self.steps % self.resample_every == 0:
                 self.mask_index = (self.mask_index + 1) % self.num_masks
-        return -self._dim_log_probs(self._flat(x), mask).sum(-1).mean() / self.D
+        x = self._flat(x)
+        return -self._dim_log_probs(x, self._encode(x), mask).sum(-1).mean() / self.D
 
     def _categories(self, logits, u):
         """Inverse-CDF draw from one dimension's logits ((n,) or (n, d)) with uniforms u (n,)."""
@@ -245,7 +248,8 @@ class MADE(nn.Module):
                         f"the known dimensions must come first in the ordering of mask {j}, otherwise copying them "
                         f"is not an exact conditional sample; for top-half completion use the natural ordering")
             # ensemble posterior over masks: p(j | known) ~ p_j(x_known), a prefix of every ordering
-            log_w = torch.stack([self._dim_log_probs(given, j)[:, known].sum(-1) for j in masks], 1)
+            h = self._encode(given)
+            log_w = torch.stack([self._dim_log_probs(given, h, j)[:, known].sum(-1) for j in masks], 1)
         choice = torch.multinomial(log_w.softmax(1), 1).squeeze(1)
         known = [False] * self.D if known is None else known.tolist()
 
