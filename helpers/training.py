@@ -1,4 +1,7 @@
-"""Training by maximum likelihood: `train_epochs` and what it needs around it."""
+"""Training by maximum likelihood: `train_epochs`, `fit` (with early stopping on validation data) and
+what they need around them."""
+import copy
+import math
 import random
 import sys
 from typing import NamedTuple
@@ -6,6 +9,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from tqdm import tqdm
+
+from ._checks import check_integer
 
 
 def seed(value=0):
@@ -31,24 +36,25 @@ class BatchLoader:
     """Mini-batches of an in-memory array, as tensors, reshuffled every epoch when `shuffle`.
 
     Slices one tensor per batch instead of collating item by item as a DataLoader does, so the
-    data path costs next to nothing beside the model. `len()` is the number of batches.
+    data path costs next to nothing beside the model. `len()` is the number of batches. The order of
+    epoch e depends only on (seed, e), and `epoch` counts the epochs served, so a run resumed at
+    epoch e (set `loader.epoch = e`) sees the batches an uninterrupted run would have.
     """
 
     def __init__(self, data, batch_size=128, shuffle=False, seed=0):
         self.data = torch.as_tensor(np.asarray(data))
         if len(self.data) == 0:
             raise ValueError("BatchLoader got an empty dataset; pass at least one example")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.generator = torch.Generator().manual_seed(seed)
+        self.batch_size = check_integer(batch_size, "batch_size", 1, "examples per batch")
+        self.shuffle, self.seed, self.epoch = shuffle, seed, 0
 
     def __len__(self):
         return -(-len(self.data) // self.batch_size)
 
     def __iter__(self):
-        order = torch.randperm(len(self.data), generator=self.generator) if self.shuffle else None
+        generator = torch.Generator().manual_seed(self.seed + 1_000_003 * self.epoch)
+        order = torch.randperm(len(self.data), generator=generator) if self.shuffle else None
+        self.epoch += 1
         for start in range(0, len(self.data), self.batch_size):
             stop = start + self.batch_size
             yield self.data[order[start:stop]] if self.shuffle else self.data[start:stop]
@@ -56,7 +62,19 @@ class BatchLoader:
 
 class TrainingResult(NamedTuple):
     train_losses: np.ndarray  # one per batch, nats per dimension
-    test_losses: np.ndarray  # one before training, then one per epoch, nats per dimension
+    valid_losses: np.ndarray  # one before training, then one per epoch, nats per dimension (empty without validation)
+    best_epoch: int = None    # `fit`: the epoch whose state was kept (the last one without early stopping)
+    test_loss: float = None   # `fit`: the test loss of the reported model, evaluated once
+
+
+class TrainingDiverged(FloatingPointError):
+    """The training loss became NaN or infinite. The model is back in its state after the last good
+    epoch; `train_losses` and `valid_losses` hold the losses recorded until then."""
+
+    def __init__(self, message, train_losses, valid_losses, epoch, batch):
+        super().__init__(message)
+        self.train_losses, self.valid_losses = np.array(train_losses), np.array(valid_losses)
+        self.epoch, self.batch = epoch, batch
 
 
 def _batches(loader, device):
@@ -67,7 +85,7 @@ def _batches(loader, device):
 
 
 def evaluate(model, loader, device=None):
-    """Mean of `model.loss` over the whole loader, weighted by batch size (nats per dimension)."""
+    """Mean of `model.loss` over the whole loader in eval mode, weighted by batch size (nats per dimension)."""
     device = device or next(model.parameters()).device
     model.eval()
     total, count = 0.0, 0
@@ -76,43 +94,74 @@ def evaluate(model, loader, device=None):
             total += model.loss(batch).item() * len(batch)
             count += len(batch)
     if count == 0:
-        raise ValueError("the test loader yielded no examples")
+        raise ValueError("the evaluation loader yielded no examples")
     return total / count
 
 
-def train_epochs(model, train_loader, test_loader, epochs, lr, grad_clip=None, device=None, progress=True,
+def _check_positive(value, name, meaning):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} ({meaning}) must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def _state(model, optimizer):
+    """Copies of the model's and optimizer's states, to restore after a divergence."""
+    return copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict())
+
+
+def train_epochs(model, train_loader, valid_loader, epochs, lr=None, grad_clip=None, device=None, progress=True,
                  optimizer=None, on_epoch_end=None):
-    """Fit `model` by Adam on the mean NLL `model.loss(batch)`; evaluate on the test loader every epoch.
+    """Fit `model` by Adam (learning rate `lr`) on the mean NLL `model.loss(batch)`.
 
-    Returns `TrainingResult(train_losses, test_losses)`: the training loss of every batch, and the
-    test loss before training and after each epoch, all in nats per dimension. Runs on `device`,
-    else CUDA when present, else the CPU. Stops with FloatingPointError naming the epoch and the
-    batch if the loss becomes NaN or infinite.
+    Returns `TrainingResult(train_losses, valid_losses)`: the training loss of every batch, and the
+    loss on `valid_loader` before training and after each epoch (nats per dimension); with
+    `valid_loader=None` nothing is evaluated. Runs on `device`, else CUDA when present, else the CPU.
 
-    For long, resumable runs: `optimizer` replaces the fresh Adam (and `lr`), so its state can be
-    restored from a checkpoint; `on_epoch_end(epoch, test_loss)` is called after each epoch
-    (1-based) and stops training early by returning True.
+    A NaN or infinite training loss raises TrainingDiverged naming the epoch and the batch, with the
+    model (and optimizer) restored to their state after the last good epoch and the losses so far on
+    the exception. It is caught at that batch on the CPU, and within 32 batches on a GPU, where a
+    check every batch would stall the device. A NaN or infinite validation loss raises too.
+
+    For long, resumable runs: `optimizer` replaces the fresh Adam (pass it instead of `lr`), so its
+    state can be restored from a checkpoint; `on_epoch_end(epoch, valid_loss)` is called after each
+    epoch (1-based) and stops training early by returning True.
     """
     if not callable(getattr(model, "loss", None)):
         raise TypeError(f"{type(model).__name__} has no loss(batch) method; train_epochs minimizes "
                         f"model.loss(batch), the mean NLL of a batch")
-    for name, loader in (("train_loader", train_loader), ("test_loader", test_loader)):
-        if len(loader) == 0:
+    epochs = check_integer(epochs, "epochs", 1, "passes over the training data")
+    if (optimizer is None) == (lr is None):
+        raise ValueError("pass either lr (for a fresh Adam) or optimizer (one of your own, with its own learning "
+                         "rate), not both" if optimizer is not None else "pass lr, the learning rate of Adam")
+    if grad_clip is not None:
+        grad_clip = _check_positive(grad_clip, "grad_clip", "the largest gradient norm; None for no clipping")
+    for name, loader in (("train_loader", train_loader), ("valid_loader", valid_loader)):
+        if loader is not None and len(loader) == 0:
             raise ValueError(f"{name} is empty: it yields no batches")
     device = torch.device(device) if device is not None else default_device()
     model.to(device)
-    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    if optimizer is None:
+        optimizer = torch.optim.Adam(model.parameters(), lr=_check_positive(lr, "lr", "the learning rate"))
     if progress:
         print(f"Training {type(model).__name__} on {describe_device(device)} for {epochs} epochs")
+    check_every = 1 if device.type == "cpu" else 32   # batches between checks of the loss
+    hint = "lower the learning rate" + (" or pass grad_clip" if grad_clip is None else f" or clip harder than {grad_clip}")
 
-    test_losses = [evaluate(model, test_loader, device)]
-    train_losses = []
+    def validate(epoch):
+        if valid_loader is not None:
+            valid_losses.append(evaluate(model, valid_loader, device))
+            if not math.isfinite(valid_losses[-1]):
+                raise FloatingPointError(f"the validation loss is {valid_losses[-1]} after epoch {epoch}")
+
+    train_losses, valid_losses = [], []
+    validate(0)
     bar = tqdm(total=epochs * len(train_loader), disable=not progress, file=sys.stdout,
                mininterval=1.0, unit="batch", dynamic_ncols=True)
-    for epoch in range(epochs):
+    for epoch in range(1, epochs + 1):
+        good = _state(model, optimizer)
         model.train()
-        epoch_losses = []  # kept on the device: one transfer per epoch, not per batch
-        for batch in _batches(train_loader, device):
+        epoch_losses, checked = [], 0  # losses kept on the device; those before `checked` are finite
+        for batch_number, batch in enumerate(_batches(train_loader, device), 1):
             loss = model.loss(batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -121,32 +170,87 @@ def train_epochs(model, train_loader, test_loader, epochs, lr, grad_clip=None, d
             optimizer.step()
             epoch_losses.append(loss.detach())
             bar.update()
+            if batch_number - checked < check_every and batch_number < len(train_loader):
+                continue
+            bad = torch.nonzero(~torch.isfinite(torch.stack(epoch_losses[checked:]))).flatten()
+            if len(bad):
+                bar.close()
+                first_bad = checked + int(bad[0]) + 1
+                model.load_state_dict(good[0])
+                optimizer.load_state_dict(good[1])
+                raise TrainingDiverged(
+                    f"the training loss became {float(epoch_losses[first_bad - 1])} at epoch {epoch}, batch "
+                    f"{first_bad}; {hint} (lr={optimizer.param_groups[0]['lr']}). The model is restored to its state "
+                    f"after epoch {epoch - 1}; the losses so far are on this exception (.train_losses, .valid_losses).",
+                    train_losses + [float(v) for v in epoch_losses[:first_bad - 1]], valid_losses, epoch, first_bad)
+            checked = batch_number
         epoch_losses = torch.stack(epoch_losses).cpu().numpy()
-        bad = np.flatnonzero(~np.isfinite(epoch_losses))
-        if bad.size:
-            bar.close()
-            raise FloatingPointError(
-                f"the training loss became {epoch_losses[bad[0]]} at epoch {epoch + 1}, batch {bad[0] + 1}; "
-                f"lower the learning rate (lr={lr}) or pass grad_clip")
-        train_losses.extend(epoch_losses)
-        test_losses.append(evaluate(model, test_loader, device))
-        bar.set_postfix_str(f"epoch {epoch + 1}/{epochs}, train {epoch_losses.mean():.4f}, "
-                            f"test {test_losses[-1]:.4f} nats/dim")
-        if on_epoch_end is not None and on_epoch_end(epoch + 1, test_losses[-1]):
+        train_losses.extend(epoch_losses.tolist())
+        validate(epoch)
+        valid_text = f", valid {valid_losses[-1]:.4f}" if valid_loader is not None else ""
+        bar.set_postfix_str(f"epoch {epoch}/{epochs}, train {epoch_losses.mean():.4f}{valid_text} nats/dim")
+        if on_epoch_end is not None and on_epoch_end(epoch, valid_losses[-1] if valid_losses else None):
             break
     bar.close()
-    return TrainingResult(np.array(train_losses), np.array(test_losses))
+    return TrainingResult(np.array(train_losses), np.array(valid_losses))
 
 
-def fit(model, dataset, epochs, lr, batch_size=128, grad_clip=None, loader_seed=0):
-    """Train `model` on `dataset.train`, test on `dataset.test`, and print the final test loss.
+def _loader(data, split, batch_size, **kwargs):
+    if data is None or len(data) == 0:
+        raise ValueError(f"dataset.{split} is empty: fit needs examples in the train, valid and test splits")
+    return BatchLoader(data, batch_size, **kwargs)
 
-    The printed line keeps the course's format, `Final Test Loss: X.XXXX`, with its unit, and for
-    images the same figure in nats per image. Returns train_epochs' TrainingResult.
+
+def fit(model, dataset, epochs, lr, batch_size=128, grad_clip=None, loader_seed=0, patience=None, refit=False):
+    """Train on `dataset.train`, select on `dataset.valid`, and report the test loss once.
+
+    The validation loss is computed after every epoch. With `patience`, training stops when it has not
+    improved for that many epochs, and the model is put back in its best state (early stopping);
+    without, all epochs run and the last state is kept. With `refit`, the model then goes back to its
+    initial state and trains on train + valid together for the selected number of epochs, and that
+    is the model reported. Prints the selection and the course's `Final Test Loss: X.XXXX` line with
+    its unit (and for images the same in nats per image). Returns a TrainingResult: the curves of
+    the selection run, the selected epoch and the test loss.
     """
-    result = train_epochs(model, BatchLoader(dataset.train, batch_size, shuffle=True, seed=loader_seed),
-                          BatchLoader(dataset.test, max(batch_size, 1000)), epochs, lr, grad_clip=grad_clip)
-    final = result.test_losses[-1]
-    per_image = f" ({final * np.prod(dataset.shape):.2f} nats per image)" if len(dataset.shape) == 2 else ""
-    print(f"Final Test Loss: {final:.4f} nats per dimension{per_image}")
-    return result
+    epochs = check_integer(epochs, "epochs", 1, "passes over the training data")
+    batch_size = check_integer(batch_size, "batch_size", 1, "examples per batch")
+    if patience is not None:
+        patience = check_integer(patience, "patience", 1, "epochs without improvement before stopping")
+    train = _loader(dataset.train, "train", batch_size, shuffle=True, seed=loader_seed)
+    valid = _loader(dataset.valid, "valid", max(batch_size, 1000))
+    test = _loader(dataset.test, "test", max(batch_size, 1000))
+    initial = copy.deepcopy(model.state_dict()) if refit else None
+    best = dict(loss=math.inf, epoch=0, state=None)
+
+    def keep_best(epoch, valid_loss):
+        if valid_loss < best["loss"]:
+            best.update(loss=valid_loss, epoch=epoch, state=copy.deepcopy(model.state_dict()) if patience else None)
+        return patience is not None and epoch - best["epoch"] >= patience
+
+    result = train_epochs(model, train, valid, epochs, lr, grad_clip=grad_clip, on_epoch_end=keep_best)
+    trained = len(result.valid_losses) - 1
+    if patience is None:
+        best_epoch = trained
+        print(f"Validation loss {result.valid_losses[-1]:.4f} nats per dimension after {trained} epochs "
+              f"(lowest {best['loss']:.4f}, at epoch {best['epoch']})")
+    else:
+        best_epoch = best["epoch"]
+        if best["state"] is not None:
+            model.load_state_dict(best["state"])
+        stop = f"stopped after {trained}, {patience} without improvement" if trained < epochs else f"ran all {epochs}"
+        print(f"Best validation loss {best['loss']:.4f} nats per dimension at epoch {best_epoch} ({stop}); "
+              f"kept that state")
+    if refit:
+        model.load_state_dict(initial)
+        if best_epoch > 0:
+            both = np.concatenate([dataset.train, dataset.valid])
+            train_epochs(model, BatchLoader(both, batch_size, shuffle=True, seed=loader_seed), None, best_epoch, lr,
+                         grad_clip=grad_clip)
+        print(f"Retrained from the same initial state on train + valid ({len(dataset.train) + len(dataset.valid)} "
+              f"examples) for the selected {best_epoch} epochs")
+    test_loss = evaluate(model, test)
+    if not math.isfinite(test_loss):
+        raise FloatingPointError(f"the test loss is {test_loss}: the model gives some test example zero probability")
+    per_image = f" ({test_loss * np.prod(dataset.shape):.2f} nats per image)" if len(dataset.shape) == 2 else ""
+    print(f"Final Test Loss: {test_loss:.4f} nats per dimension{per_image}")
+    return result._replace(best_epoch=best_epoch, test_loss=test_loss)

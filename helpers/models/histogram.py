@@ -2,7 +2,7 @@
 import torch
 import torch.nn as nn
 
-from ._checks import as_categories, check_integer
+from .._checks import as_categories, check_integer
 from .univariate import UnivariateDistribution
 
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._checks import as_categories, check_integer
+from .._checks import as_categories, check_integer
 from .univariate import UnivariateDistribution
 
 # Log-scales are clamped to this range before use, only to keep exp(±log_s) finite and nonzero in

@@ -1,29 +1,25 @@
 """MADE: Masked Autoencoder for Distribution Estimation (Germain et al. 2015).
 
-A MADE is an MLP whose weights are masked so that it computes, in one forward pass, all the
-conditionals of an autoregressive factorization
+A MADE is an MLP whose weights are multiplied by fixed 0/1 masks, so that one forward pass computes
+every conditional of an autoregressive factorization
 
-    p(x) = prod_i p(x_o(i) | x_o(1), ..., x_o(i-1)),   x in {0, ..., d-1}^D,
+    p(x) = prod_r p(x_o(r) | x_o(1), ..., x_o(r-1)),   x in {0, ..., d-1}^D,
 
-for an ordering o of the D dimensions. Masks come from connectivity numbers:
+for an ordering o of the D dimensions. The masks come from connectivity numbers, in two small pure
+functions: `connectivity_numbers` numbers the units, `masks_from_numbers` turns numbers into masks.
+A hidden unit numbered m sees only the dimensions at positions 1..m of the ordering, and the output
+of the dimension at position r reads only units numbered below r.
 
-* the input units of the dimension at position r of the ordering (r = 1..D) get number r;
-* each hidden unit gets a number m drawn uniformly in [min number of the layer below, D - 1]
-  (numbers below that minimum would give units with no inputs, number D a unit no output may use);
-* the output block of the dimension at position r gets number r.
+Units. d = 2: one input unit per dimension (the bit) and one output logit (a Bernoulli). d > 2: d
+logits per dimension (a softmax) and, at the input, a one-hot block of d units (`encoding="one-hot"`,
+the course's model) or a thermometer code of d - 1 units [x >= 1, ..., x >= d - 1]
+(`encoding="ordinal"`), in which neighbouring values share all but one unit. Every unit of a
+dimension carries that dimension's number, so the encoding leaves the autoregressive structure as
+it is. Units are grouped by dimension in data order (not ordering order).
 
-A hidden weight from a unit numbered m_in to one numbered m_out is kept iff m_out >= m_in, an
-output weight iff m_out > m_in (strict). By induction a hidden unit numbered m sees only the
-dimensions at positions <= m, so the output block of position r sees only positions < r: the
-first dimension's block is its bias alone, and the network is a valid conditional.
-
-Units are grouped by dimension, in data order (not ordering order). For d = 2 there is one input
-unit (the raw bit) and one output logit (Bernoulli) per dimension: half the output layer of a
-2-way softmax. For d > 2 dimension i enters one-hot as units i*d .. i*d + d-1 and gets d logits,
-so the network output is viewed as (B, D, d) with a softmax over the last axis.
-
-With num_masks > 1 the model trains on several mask sets in turn (order-agnostic training when
-ordering="random", connectivity-agnostic otherwise), and can average them as an ensemble.
+With num_masks > 1 the model holds several mask sets and trains on them in turn, one per step
+(connectivity-agnostic training; order-agnostic too with ordering="random"). As a distribution it
+is the uniform mixture of its masks: `log_prob` and `sample` use all of them unless told otherwise.
 """
 import math
 
@@ -31,7 +27,70 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._checks import as_categories, check_integer
+from .._checks import as_categories, check_integer
+
+ENCODINGS = ("one-hot", "ordinal")
+
+
+def connectivity_numbers(ordering, hidden_sizes, generator=None):
+    """The connectivity numbers [m0, m1, ..., mL] of one mask, as long tensors.
+
+    m0[i] is the position (1..D) of data dimension i in `ordering`, a permutation of range(D). Hidden
+    layer l's numbers m_l are drawn uniformly in [min(m_{l-1}), D - 1]: a unit numbered below that
+    minimum would get no input, and one numbered D could feed no output.
+    """
+    ordering = torch.as_tensor(ordering)
+    numbers = [ordering.argsort() + 1]
+    for size in hidden_sizes:
+        low = int(numbers[-1].min())
+        if low > len(ordering) - 1:
+            raise ValueError(f"with D = {len(ordering)} dimension(s) no hidden unit can feed an output: "
+                             f"use no hidden layers")
+        numbers.append(torch.randint(low, len(ordering), (size,), generator=generator))
+    return numbers
+
+
+def masks_from_numbers(numbers):
+    """The L + 1 masks of connectivity numbers [m0, m1, ..., mL]: 0/1 tensors of shape (out, in).
+
+    Hidden layer l keeps the weight from unit j below to its unit k when m_l[k] >= m_{l-1}[j]. The
+    outputs are numbered like the inputs (m0), and the output layer keeps a weight only when
+    m0[i] > m_L[j], strictly: no output may see its own dimension.
+    """
+    _check_numbers(numbers)
+    masks = [m_out[:, None] >= m_in[None, :] for m_in, m_out in zip(numbers[:-1], numbers[1:])]
+    masks.append(numbers[0][:, None] > numbers[-1][None, :])
+    return [m.to(torch.uint8) for m in masks]
+
+
+def _check_numbers(numbers):
+    if len(numbers) == 0:
+        raise ValueError("numbers must hold at least the inputs' numbers m0")
+    D = len(numbers[0])
+    for l, m in enumerate(numbers):
+        layer = "layer 0 (the inputs)" if l == 0 else f"hidden layer {l}"
+        if not torch.is_tensor(m) or m.dim() != 1 or m.dtype.is_floating_point or len(m) == 0:
+            raise ValueError(f"{layer}: numbers must be a non-empty 1-D integer tensor, got {m!r}")
+        if int(m.min()) < 1 or int(m.max()) > D:
+            raise ValueError(f"{layer}: numbers must lie in [1, D] = [1, {D}], got [{int(m.min())}, {int(m.max())}]")
+        if l > 0 and D > 1 and int(m.min()) > D - 1:
+            raise ValueError(f"{layer}: all its numbers are D = {D} or more, so no output can read it; "
+                             f"hidden numbers belong in [1, D - 1]")
+    if not torch.equal(numbers[0].sort().values.cpu(), torch.arange(1, D + 1)):
+        raise ValueError(f"layer 0 (the inputs) must number the {D} dimensions 1..{D}, each once "
+                         f"(their positions in the ordering), got {numbers[0].tolist()}")
+
+
+def reachability(masks):
+    """Which input reaches which output through masks [(h1, in), ..., (out, hL)]: a bool (out, in) matrix.
+
+    The product of the 0/1 matrices counts the paths; a path exists even where the weights or a
+    ReLU happen to cancel it, so this checks the masks for every input, not one.
+    """
+    paths = masks[0].float()
+    for m in masks[1:]:
+        paths = (m.float() @ paths > 0).float()
+    return paths > 0
 
 
 class MaskedLinear(nn.Linear):
@@ -45,64 +104,63 @@ class MaskedLinear(nn.Linear):
         super().__init__(masks.shape[2], masks.shape[1], bias=bias)
         self.register_buffer("masks", masks)
 
-    def forward(self, x, mask=0):
-        return F.linear(x, self.weight * self.masks[mask], self.bias)
+    def forward(self, x, mask_id=0):
+        return F.linear(x, self.weight * self.masks[mask_id], self.bias)
 
 
 class MADE(nn.Module):
     """MADE over x of shape (B, *input_shape) with integer categories in [0, d-1].
 
+    hidden_sizes: a list of hidden layer widths (may be empty).
     ordering: None (natural order 0..D-1), "random" (a seeded random permutation) or an explicit
         permutation of range(D), dimensions indexed in row-major order of input_shape.
-    num_masks: mask sets held by the model. Mask 0 uses `ordering`; masks j >= 1 use a fresh random
-        permutation if ordering == "random", else the same ordering. Hidden numbers are redrawn
+    num_masks: mask sets held by the model. Mask 0 uses `ordering`; masks 1.. use fresh random
+        permutations if ordering == "random", else the same ordering. Hidden numbers are drawn anew
         for every mask. Everything is seeded by `seed`.
-    resample_every: in training mode, `loss` moves to the next mask every this many calls.
-    direct: add direct connections from the inputs to the outputs (the paper's "direct input
-        connections"): a masked linear term, strict like the output layer, beside the hidden path.
-        The model then contains a fully visible sigmoid belief net (for d = 2) as a special case;
-        the paper's MNIST results use it.
+    resample_every: in training mode, `loss` moves to the next mask every this many steps.
+    direct: direct connections from the inputs to the outputs (the paper's MNIST models): a masked
+        linear path, strict like the output layer, added to the hidden path's logits.
+    encoding: for d > 2, "one-hot" (d input units per dimension) or "ordinal" (d - 1 threshold units).
     """
 
     def __init__(self, input_shape, d, hidden_sizes, ordering=None, num_masks=1, seed=0, resample_every=1,
-                 direct=False):
+                 direct=False, encoding="one-hot"):
         super().__init__()
-        self.input_shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
-        if any(not isinstance(s, int) or s < 1 for s in self.input_shape):
-            raise ValueError(f"input_shape must hold positive integers, got {input_shape}")
-        d = check_integer(d, "d", 2, "the number of categories")
-        self.hidden_sizes = hidden_sizes = tuple(
-            check_integer(h, "each hidden size", 1, f"units of a hidden layer, in {hidden_sizes}") for h in hidden_sizes)
-        num_masks = check_integer(num_masks, "num_masks", 1, "mask sets held by the model")
-        resample_every = check_integer(resample_every, "resample_every", 1, "training steps per mask")
-        self.D, self.d, self.num_masks, self.resample_every = math.prod(self.input_shape), d, num_masks, resample_every
-        self.units_per_dim = 1 if d == 2 else d   # at the input and at the output
-        self.logit_shape = () if d == 2 else (d,)  # one dimension's logits
-        self.mask_index, self.steps = 0, 0       # mask used by `loss` in training, and calls so far
+        shape = (input_shape,) if not isinstance(input_shape, (tuple, list, torch.Size)) else input_shape
+        self.input_shape = tuple(check_integer(s, "each size in input_shape", 1, f"the shape {input_shape} of "
+                                               f"one example") for s in shape)
+        self.D = math.prod(self.input_shape)
+        self.d = check_integer(d, "d", 2, "the number of categories")
+        if not isinstance(hidden_sizes, (list, tuple)):
+            raise ValueError(f"hidden_sizes must be a list of hidden layer widths, such as [512, 512] (or [] for "
+                             f"none), got {hidden_sizes!r}")
+        self.hidden_sizes = tuple(check_integer(h, "each hidden size", 1, f"units of a hidden layer, in {hidden_sizes}")
+                                  for h in hidden_sizes)
+        self.num_masks = check_integer(num_masks, "num_masks", 1, "mask sets held by the model")
+        self.resample_every = check_integer(resample_every, "resample_every", 1, "training steps per mask")
+        if encoding not in ENCODINGS or (encoding == "ordinal" and self.d == 2):
+            raise ValueError(f"encoding must be 'one-hot' or, for d > 2, 'ordinal', got {encoding!r} with d = {self.d} "
+                             f"(with d = 2 the input is one bit, its own code in both)")
+        self.encoding = encoding
+        self.in_units = 1 if self.d == 2 else self.d if encoding == "one-hot" else self.d - 1   # per dimension
+        self.out_units = 1 if self.d == 2 else self.d   # logits per dimension
+        self.logit_shape = () if self.d == 2 else (self.d,)   # one dimension's output
+        self.steps = 0   # training steps taken by `loss`; they fix the current mask (`mask_id`)
 
         g = torch.Generator().manual_seed(seed)
         first = self._check_ordering(ordering, g)
         orderings = [first] + [torch.randperm(self.D, generator=g) if isinstance(ordering, str) else first
-                               for _ in range(num_masks - 1)]
+                               for _ in range(self.num_masks - 1)]
+        numbers = [connectivity_numbers(o, self.hidden_sizes, g) for o in orderings]
         self.register_buffer("orderings", torch.stack(orderings))
-        numbers = [[] for _ in hidden_sizes]
-        for _ in range(num_masks):
-            low = 1
-            for l, h in enumerate(hidden_sizes):
-                # max(..., low): with D = 1 the range [1, 0] is empty; such units feed no output anyway
-                numbers[l].append(torch.randint(low, max(self.D - 1, low) + 1, (h,), generator=g))
-                low = int(numbers[l][-1].min())
-        for l, m in enumerate(numbers):
-            self.register_buffer(f"numbers{l}", torch.stack(m))
-
-        # keep a weight iff m_out >= m_in, strictly (m_out >= m_in + 1) in the output layer
-        per_mask = [self._numbers(j) for j in range(num_masks)]
-        self.layers = nn.ModuleList(
-            MaskedLinear(torch.stack([m[l + 1][:, None] >= m[l] + (l == len(hidden_sizes)) for m in per_mask]))
-            for l in range(len(hidden_sizes) + 1))
-        # without hidden layers the output layer already is the direct connection
-        self.direct = MaskedLinear(torch.stack([m[-1][:, None] > m[0] for m in per_mask]), bias=False) \
-            if direct and hidden_sizes else None
+        for l in range(len(self.hidden_sizes)):
+            self.register_buffer(f"numbers{l}", torch.stack([m[l + 1] for m in numbers]))
+        self.register_buffer("thresholds", torch.arange(1, self.d), persistent=False)   # of the ordinal code
+        per_mask = [self._to_units(masks_from_numbers(m)) for m in numbers]
+        self.layers = nn.ModuleList(MaskedLinear(torch.stack(masks)) for masks in zip(*per_mask))
+        # without hidden layers the output layer already is the direct path: the masks of numbers [m0] alone
+        self.direct = MaskedLinear(torch.stack([self._to_units(masks_from_numbers(m[:1]))[0] for m in numbers]),
+                                   bias=False) if direct and self.hidden_sizes else None
 
     def _check_ordering(self, ordering, g):
         if ordering is None:
@@ -117,77 +175,191 @@ class MADE(nn.Module):
             raise ValueError(f"ordering must be a permutation of range({self.D}), got {ordering}")
         return o.cpu().long()
 
-    def _numbers(self, mask):
-        """Connectivity numbers of every layer's units for one mask: [inputs, hidden..., outputs]."""
-        rank = self.orderings[mask].argsort() + 1   # position (1..D) of each dimension in the ordering
-        units = rank.repeat_interleave(self.units_per_dim)   # inputs and output blocks both carry their dimension's rank
-        return [units] + [getattr(self, f"numbers{l}")[mask] for l in range(len(self.hidden_sizes))] + [units]
+    def _to_units(self, masks):
+        """Masks between dimensions and hidden units -> between units: each dimension has in_units input
+        units and one output per logit, all carrying the dimension's number."""
+        masks = list(masks)
+        masks[0] = masks[0].repeat_interleave(self.in_units, dim=1)
+        masks[-1] = masks[-1].repeat_interleave(self.out_units, dim=0)
+        return masks
 
-    def _check_count(self, value, name, low):
-        """A mask index (low = 0) or a number of masks (low = 1) that this model has."""
-        high = self.num_masks - 1 + low
-        if not isinstance(value, int) or not low <= value <= high:
-            raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value}")
+    # --- state: the device, the masks, the mask cycle ------------------------------------------
+
+    @property
+    def device(self):
+        return self.orderings.device
+
+    def numbers(self, mask_id=0):
+        """Connectivity numbers [m0, m1, ..., mL] of one mask: m0 per data dimension, m_l per hidden unit."""
+        mask_id = self._check_mask_id(mask_id)
+        return [self.orderings[mask_id].argsort() + 1] + [getattr(self, f"numbers{l}")[mask_id]
+                                                          for l in range(len(self.hidden_sizes))]
+
+    @property
+    def mask_id(self):
+        """The mask `loss` trains with now: the next one every `resample_every` steps, in a cycle."""
+        return self.steps // self.resample_every % self.num_masks
+
+    def get_extra_state(self):
+        return {"steps": self.steps}   # in state_dict, so a saved model resumes its mask cycle
+
+    def set_extra_state(self, state):
+        self.steps = int(state["steps"])
+
+    def _check_mask_id(self, mask_id):
+        return check_integer(mask_id, "mask_id", 0, f"the index of one of the model's {self.num_masks} masks",
+                             self.num_masks - 1)
+
+    def _check_n_masks(self, n_masks):
+        if n_masks is None:
+            return self.num_masks
+        return check_integer(n_masks, "n_masks", 1, f"masks in the ensemble, of the model's {self.num_masks}",
+                             self.num_masks)
+
+    # --- the network and the likelihood --------------------------------------------------------
 
     def _flat(self, x, name="x"):
         """Validated categories as a long tensor (B, D) on the model's device."""
-        return as_categories(x, self.d, self.input_shape, name).to(self.orderings.device).reshape(-1, self.D)
+        return as_categories(x, self.d, self.input_shape, name).to(self.device).reshape(-1, self.D)
 
     def _encode(self, x):
-        """Network input for categories x (..., D): the bits themselves (d = 2) or one-hot blocks."""
+        """Network input for categories x (..., D): the bits (d = 2), one-hot blocks or thermometer codes."""
         dtype = self.layers[0].weight.dtype
-        return x.to(dtype) if self.d == 2 else F.one_hot(x, self.d).flatten(-2).to(dtype)
+        if self.d == 2:
+            return x.to(dtype)
+        if self.encoding == "one-hot":
+            return F.one_hot(x, self.d).flatten(-2).to(dtype)
+        return (x[..., None] >= self.thresholds).flatten(-2).to(dtype)
 
-    def network(self, h, mask=0):
-        """Logits (B, D) for d = 2 or (B, D, d) from float network inputs h (B, D * units_per_dim), one mask.
+    def network(self, h, mask_id=0):
+        """Logits (B, D) for d = 2 or (B, D, d) from float network inputs h (B, D * in_units), one mask.
 
-        Takes the (relaxed) encoded input rather than categories so it can be differentiated
-        with respect to its input, e.g. to check the autoregressive property.
+        Takes the encoded input rather than categories so that it can be differentiated with respect
+        to its input, e.g. to check the autoregressive property.
         """
         inputs = h
         for layer in self.layers[:-1]:
-            h = F.relu(layer(h, mask))
-        out = self.layers[-1](h, mask)
+            h = F.relu(layer(h, mask_id))
+        out = self.layers[-1](h, mask_id)
         if self.direct is not None:
-            out = out + self.direct(inputs, mask)
+            out = out + self.direct(inputs, mask_id)
         return out.view(h.shape[0], self.D, *self.logit_shape)
 
-    def forward(self, x, mask=None):
-        """Logits for categories x under a mask (default: the one `loss` would use now)."""
-        mask = (self.mask_index if self.training else 0) if mask is None else mask
-        self._check_count(mask, "mask", 0)
-        return self.network(self._encode(self._flat(x)), mask)
+    def forward(self, x, mask_id=None):
+        """Logits for categories x under one mask (default: the one `loss` trains with now, 0 in eval mode)."""
+        mask_id = (self.mask_id if self.training else 0) if mask_id is None else self._check_mask_id(mask_id)
+        return self.network(self._encode(self._flat(x)), mask_id)
 
-    def _dim_log_probs(self, x, h, mask):
-        """log p(x_i | x before i in mask's ordering), shape (B, D), for flat categories x (B, D)
-        and their network input h = self._encode(x) (encoded once by callers looping over masks)."""
-        logits = self.network(h, mask)
-        if self.d == 2:
-            return -F.binary_cross_entropy_with_logits(logits, x.to(logits.dtype), reduction="none")
-        return logits.log_softmax(-1).gather(-1, x[..., None]).squeeze(-1)
+    def _log_likelihoods(self, x, mask_ids, dims=None):
+        """log p_j(x) under each mask j in mask_ids, shape (len(mask_ids), B), for flat categories x (B, D).
 
-    def log_prob(self, x, n_masks=1):
+        dims: an optional bool (D,) selecting the dimensions to sum (the known ones, when completing).
+        """
+        h = self._encode(x)   # once, for every mask
+        rows = []
+        for j in mask_ids:
+            logits = self.network(h, j)
+            if self.d == 2:
+                lp = -F.binary_cross_entropy_with_logits(logits, x.to(logits.dtype), reduction="none")
+            else:
+                lp = logits.log_softmax(-1).gather(-1, x[..., None]).squeeze(-1)
+            rows.append((lp if dims is None else lp[:, dims]).sum(-1))
+        return torch.stack(rows)
+
+    def log_prob(self, x, n_masks=None):
         """log p(x) in nats per example, shape (B,), for x of shape (B, *input_shape).
 
-        With n_masks = k > 1: the ensemble log(1/k sum_j p_j(x)) over the first k masks, by a
-        logsumexp of the per-mask log-likelihoods. Averaging logits across masks instead would mix
-        conditionals of different orderings, which is not a normalized distribution.
+        The mixture (1/k) sum_j p_j(x) of the first k = n_masks masks (default: all of them), by a
+        logsumexp of the per-mask log-likelihoods: exact, and normalized because each p_j is.
         """
-        self._check_count(n_masks, "n_masks", 1)
-        x = self._flat(x)
-        h = self._encode(x)
-        lp = torch.stack([self._dim_log_probs(x, h, j).sum(-1) for j in range(n_masks)])
-        return lp.logsumexp(0) - math.log(n_masks)
+        return self._mixture_log_prob(self._flat(x), self._check_n_masks(n_masks))
+
+    def _mixture_log_prob(self, x, k):
+        return self._log_likelihoods(x, range(k)).logsumexp(0) - math.log(k)
 
     def loss(self, x):
-        """Mean NLL in nats per dimension. Training mode: the current mask, then advance the cycle."""
-        mask = 0
-        if self.training:
-            mask, self.steps = self.mask_index, self.steps + 1
-            if self.steps % self.resample_every == 0:
-                self.mask_index = (self.mask_index + 1) % self.num_masks
+        """Mean NLL in nats per dimension: training mode, under the current mask, then a step of the
+        mask cycle; eval mode, that of the model's distribution (the mixture of all its masks)."""
         x = self._flat(x)
-        return -self._dim_log_probs(x, self._encode(x), mask).sum(-1).mean() / self.D
+        if len(x) == 0:
+            raise ValueError("loss needs at least one example, got an empty batch")
+        if not self.training:
+            return -self._mixture_log_prob(x, self.num_masks).mean() / self.D
+        nll = -self._log_likelihoods(x, [self.mask_id])[0].mean() / self.D
+        self.steps += 1
+        return nll
+
+    # --- sampling --------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def sample(self, n, mask_id=None, n_masks=None, given=None, known=None, method="fast", uniforms=None):
+        """Draw n samples, a long tensor (n, *input_shape) on the model's device.
+
+        mask_id: sample with this one mask (and its ordering). Otherwise the mixture of the first
+            n_masks masks (default: all): each sample uses one mask, drawn uniformly or, when
+            completing, in proportion to that mask's probability of the known entries, which makes it
+            the exact conditional of the mixture.
+        given, known: completion. `known` is a bool tensor of shape input_shape; known entries are
+            copied from `given` (n, *input_shape) and the rest sampled. This is an exact conditional
+            sample only if the known dimensions come first in the ordering, so anything else raises
+            (to complete images from their top half, use the natural ordering).
+        method: "fast" (one forward pass of work, see `_sample_fast`) or "plain" (D forward passes).
+        uniforms: optional tensor (n, D) of numbers in [0, 1) driving the draws, by data dimension;
+            the two methods give the same samples from the same uniforms.
+        """
+        n = check_integer(n, "n", 1, "the number of samples")
+        if mask_id is not None and n_masks is not None:
+            raise ValueError("pass either mask_id (one mask) or n_masks (a mixture), not both")
+        mask_ids = [self._check_mask_id(mask_id)] if mask_id is not None else range(self._check_n_masks(n_masks))
+        samplers = {"fast": self._sample_fast, "plain": self._sample_plain}
+        if method not in samplers:
+            raise ValueError(f"method must be 'fast' or 'plain', got {method!r}")
+        uniforms = self._check_uniforms(uniforms, n)
+        if given is None and known is None:
+            log_weights = torch.zeros(n, len(mask_ids), device=self.device)   # masks drawn uniformly
+        else:
+            given, known = self._check_completion(n, given, known, mask_ids)
+            log_weights = self._log_likelihoods(given, mask_ids, dims=known).T   # p(j | known) ~ p_j(x_known)
+        choice = torch.multinomial(log_weights.softmax(1), 1).squeeze(1)
+        known = [False] * self.D if known is None else known.tolist()
+        x = torch.empty(n, self.D, dtype=torch.long, device=self.device)
+        for i, j in enumerate(mask_ids):   # samples grouped by mask
+            rows = (choice == i).nonzero().squeeze(1)
+            if len(rows):
+                x[rows] = samplers[method](uniforms[rows], j, None if given is None else given[rows], known)
+        return x.view(n, *self.input_shape)
+
+    def _check_uniforms(self, uniforms, n):
+        dtype = self.layers[0].weight.dtype
+        if uniforms is None:
+            return torch.rand(n, self.D, device=self.device, dtype=dtype)
+        if not torch.is_tensor(uniforms) or not uniforms.dtype.is_floating_point:
+            raise ValueError(f"uniforms must be a floating-point tensor of shape {(n, self.D)}, got {uniforms!r:.60}")
+        if tuple(uniforms.shape) != (n, self.D):
+            raise ValueError(f"uniforms must have shape {(n, self.D)}, got {tuple(uniforms.shape)}")
+        if not ((uniforms >= 0) & (uniforms < 1)).all():   # NaN fails both comparisons
+            raise ValueError("uniforms must lie in [0, 1) (no NaN): draw them with torch.rand")
+        return uniforms.to(self.device, dtype)
+
+    def _check_completion(self, n, given, known, mask_ids):
+        """Validated given (n, D) and known (D,); the known dimensions must come first in every ordering used."""
+        if given is None or known is None:
+            raise ValueError("completion needs both `given` and `known`")
+        known = torch.as_tensor(known, device=self.device)
+        if known.dtype != torch.bool or tuple(known.shape) != self.input_shape:
+            raise ValueError(f"known must be a bool tensor of shape {self.input_shape}, "
+                             f"got {known.dtype} of shape {tuple(known.shape)}")
+        given = self._flat(given, "given")
+        if given.shape[0] != n:
+            raise ValueError(f"given must hold n = {n} examples, got {given.shape[0]}")
+        known = known.flatten()
+        for j in mask_ids:
+            in_order = known[self.orderings[j]]
+            if (in_order[1:] > in_order[:-1]).any():   # a known dimension after an unknown one
+                raise ValueError(
+                    f"the known dimensions must come first in the ordering of mask {j}, otherwise copying them "
+                    f"is not an exact conditional sample; for top-half completion use the natural ordering")
+        return given, known
 
     def _categories(self, logits, u):
         """Inverse-CDF draw from one dimension's logits ((n,) or (n, d)) with uniforms u (n,)."""
@@ -196,131 +368,78 @@ class MADE(nn.Module):
         cdf = logits.softmax(-1).cumsum(-1)
         return (cdf < u[:, None]).sum(-1).clamp(max=self.d - 1)   # clamp: rounding can leave cdf[-1] < u
 
-    @torch.no_grad()
-    def sample(self, n, mask=0, n_masks=None, given=None, known=None, method="fast", uniforms=None):
-        """Draw n samples, a long tensor (n, *input_shape) on the model's device.
-
-        mask: the mask (and so the ordering) to sample with; or n_masks = k to sample the ensemble
-            of the first k masks: each sample uses one mask, drawn uniformly (or, when completing,
-            in proportion to that mask's probability of the known entries, which makes it the exact
-            conditional of the ensemble).
-        given, known: completion. `known` is a bool tensor of shape input_shape; known entries are
-            copied from `given` (n, *input_shape) and the rest sampled. This is an exact conditional
-            sample only if the known dimensions come first in the ordering, so anything else raises
-            (to complete images from their top half, use the natural ordering).
-        method: "fast" (one forward pass of work, see `_sample_fast`) or "plain" (D forward passes).
-        uniforms: optional (n, D) numbers in [0, 1) driving the draws, by data dimension; the two
-            methods give the same samples from the same uniforms.
-        """
-        if method not in ("fast", "plain"):
-            raise ValueError(f"method must be 'fast' or 'plain', got {method!r}")
-        if n_masks is None:
-            self._check_count(mask, "mask", 0)
-            masks = [mask]
-        elif mask != 0:
-            raise ValueError("pass either mask or n_masks, not both")
-        else:
-            self._check_count(n_masks, "n_masks", 1)
-            masks = list(range(n_masks))
-        device, dtype = self.orderings.device, self.layers[0].weight.dtype
-        if uniforms is None:
-            uniforms = torch.rand(n, self.D, device=device, dtype=dtype)
-        elif tuple(uniforms.shape) != (n, self.D):
-            raise ValueError(f"uniforms must have shape {(n, self.D)}, got {tuple(uniforms.shape)}")
-        uniforms = uniforms.to(device, dtype)
-
-        if (given is None) != (known is None):
-            raise ValueError("completion needs both `given` and `known`")
-        log_w = torch.zeros(n, len(masks), device=device)
-        if known is not None:
-            known = torch.as_tensor(known, device=device)
-            if known.dtype != torch.bool or tuple(known.shape) != self.input_shape:
-                raise ValueError(f"known must be a bool tensor of shape {self.input_shape}, "
-                                 f"got {known.dtype} of shape {tuple(known.shape)}")
-            given = self._flat(given, "given")
-            if given.shape[0] != n:
-                raise ValueError(f"given must hold n = {n} examples, got {given.shape[0]}")
-            known = known.flatten()
-            for j in masks:
-                in_order = known[self.orderings[j]]
-                if (in_order[1:] > in_order[:-1]).any():
-                    raise ValueError(
-                        f"the known dimensions must come first in the ordering of mask {j}, otherwise copying them "
-                        f"is not an exact conditional sample; for top-half completion use the natural ordering")
-            # ensemble posterior over masks: p(j | known) ~ p_j(x_known), a prefix of every ordering
-            h = self._encode(given)
-            log_w = torch.stack([self._dim_log_probs(given, h, j)[:, known].sum(-1) for j in masks], 1)
-        choice = torch.multinomial(log_w.softmax(1), 1).squeeze(1)
-        known = [False] * self.D if known is None else known.tolist()
-
-        x = torch.empty(n, self.D, dtype=torch.long, device=device)
-        sampler = self._sample_fast if method == "fast" else self._sample_plain
-        for i, j in enumerate(masks):   # samples grouped by mask
-            idx = (choice == i).nonzero().squeeze(1)
-            if len(idx):
-                x[idx] = sampler(uniforms[idx], j, None if given is None else given[idx], known)
-        return x.view(n, *self.input_shape)
-
-    def _sample_plain(self, u, mask, given, known):
+    def _sample_plain(self, u, mask_id, given, known):
         """Reference sampler: one full forward pass per dimension, in the mask's ordering."""
         x = torch.zeros(u.shape, dtype=torch.long, device=u.device)
-        for dim in self.orderings[mask].tolist():
+        for dim in self.orderings[mask_id].tolist():
             x[:, dim] = given[:, dim] if known[dim] else self._categories(
-                self.network(self._encode(x), mask)[:, dim], u[:, dim])
+                self.network(self._encode(x), mask_id)[:, dim], u[:, dim])
         return x
 
-    def _sample_fast(self, u, mask, given, known):
-        """Sampler doing about one forward pass of arithmetic in total.
+    def _sample_fast(self, u, mask_id, given, known):
+        """Sampler doing about one forward pass of arithmetic in total; the same draws as `_sample_plain`.
 
         A hidden unit numbered m depends only on the dimensions at positions <= m, so its value is
         final once those are sampled, and each unit is computed once. Units of every layer are sorted
-        by number, so the units numbered t form a contiguous slice. We keep each hidden layer's
-        pre-activations (starting at the bias); with no hidden layer the output reads the inputs
-        directly. After sampling the dimension at position t:
-          1. its input units (numbered t) add their contribution to the next layer's accumulators;
-          2. layer by layer, the units numbered t are now final: apply ReLU and add their
-             contribution to the next layer (a matmul over just that slice, into units numbered >= t);
-          3. the output block at position t+1 reads only last-layer units numbered <= t, all final.
-        For one-hot inputs step 1 is a matmul with a one-hot slice (d columns): d times the work of
-        a gather on the first layer only, but the same code as the other layers.
+        by number, so the units numbered t form a contiguous slice. Each hidden layer keeps its
+        pre-activations (starting at the bias). After sampling the dimension at position t:
+          1. its input units (numbered t) are set;
+          2. layer by layer, the units numbered t are final: they add their contribution to the next
+             layer's pre-activations (a matmul over just that slice), whose units numbered t are then
+             final in turn (ReLU);
+          3. the output of position t + 1 reads only last-layer units numbered <= t, all final.
         """
         n, D = u.shape
-        perms, starts = [], []
-        for m in self._numbers(mask)[:-1]:              # outputs are numbered (and sorted) like inputs
-            sorted_m, perm = m.sort(stable=True)
-            perms.append(perm)
-            # starts[t]: first unit numbered >= t, so units numbered t are [starts[t], starts[t + 1])
-            starts.append(torch.searchsorted(sorted_m, torch.arange(D + 2, device=u.device)).tolist())
-        rows = perms[1:] + perms[:1]                    # each layer's outputs are the next one's inputs
-        ws = [(layer.weight * layer.masks[mask])[r[:, None], c] for layer, r, c in zip(self.layers, rows, perms)]
-        w_hidden = [w.T.contiguous() for w in ws[:-1]]                # (in, out): slices of rows are cheap
-        w_out = ws[-1].view(D, *self.logit_shape, -1).movedim(-1, 1)  # (D, H, *logit_shape), by position
-        b_out = self.layers[-1].bias[rows[-1]].view(D, *self.logit_shape)
-        if self.direct is not None:   # inputs -> outputs, both sorted by position like the output layer
-            w_direct = (self.direct.weight * self.direct.masks[mask])[perms[0][:, None], perms[0]]
-            w_direct = w_direct.view(D, *self.logit_shape, -1).movedim(-1, 1)   # (D, D * units, *logit_shape)
-        acts = [u.new_zeros(n, layer.in_features) for layer in self.layers]   # inputs to each layer
-        accs = [layer.bias[r].expand(n, -1).clone() for layer, r in zip(self.layers[:-1], rows)]
+        m = self.numbers(mask_id)
+        unit_numbers = [m[0].repeat_interleave(self.in_units), *m[1:], m[0].repeat_interleave(self.out_units)]
+        sorted_numbers, perms = zip(*(m.sort(stable=True) for m in unit_numbers))
+        # first[l][t]: (sorted) index of layer l's first unit numbered >= t, so its units numbered t are
+        # first[l][t]:first[l][t + 1] and those numbered < t are :first[l][t]
+        first = [torch.searchsorted(m, torch.arange(D + 2, device=u.device)).tolist() for m in sorted_numbers[:-1]]
+        masked = [(layer.weight * layer.masks[mask_id])[rows[:, None], cols]
+                  for layer, rows, cols in zip(self.layers, perms[1:], perms[:-1])]
+        w_hidden = [w.T.contiguous() for w in masked[:-1]]                # (in, out): row slices are cheap
+        w_out = masked[-1].view(D, *self.logit_shape, -1).movedim(-1, 1)   # (D, H, *logit_shape), by position
+        b_out = self.layers[-1].bias[perms[-1]].view(D, *self.logit_shape)
+        w_direct = None
+        if self.direct is not None:   # inputs -> outputs, by position
+            w_direct = (self.direct.weight * self.direct.masks[mask_id])[perms[-1][:, None], perms[0]]
+            w_direct = w_direct.view(D, *self.logit_shape, -1).movedim(-1, 1)   # (D, inputs, *logit_shape)
+        acts = [u.new_zeros(n, layer.in_features) for layer in self.layers]   # each layer's input, sorted
+        pre = [layer.bias[rows].expand(n, -1).clone() for layer, rows in zip(self.layers[:-1], perms[1:])]
 
         x = torch.zeros(n, D, dtype=torch.long, device=u.device)
-        for t, dim in enumerate(self.orderings[mask].tolist(), 1):
+        for t, dim in enumerate(self.orderings[mask_id].tolist(), 1):   # dim is at position t
             if known[dim]:
                 x[:, dim] = given[:, dim]
             else:
-                e = starts[-1][t]                       # last-layer units numbered < t
-                logits = acts[-1][:, :e] @ w_out[t - 1, :e] + b_out[t - 1]
-                if self.direct is not None:
-                    e0 = starts[0][t]                   # input units numbered < t
-                    logits = logits + acts[0][:, :e0] @ w_direct[t - 1, :e0]
+                final = first[-1][t]                       # last-layer units numbered < t
+                logits = acts[-1][:, :final] @ w_out[t - 1, :final] + b_out[t - 1]
+                if w_direct is not None:
+                    final_inputs = first[0][t]             # input units numbered < t
+                    logits = logits + acts[0][:, :final_inputs] @ w_direct[t - 1, :final_inputs]
                 x[:, dim] = self._categories(logits, u[:, dim])
             if t == D:
                 break
-            acts[0][:, starts[0][t]:starts[0][t + 1]] = self._encode(x[:, dim:dim + 1])
-            for l, (w, acc) in enumerate(zip(w_hidden, accs)):
-                a, b = starts[l][t], starts[l][t + 1]
-                s, e = starts[l + 1][t], starts[l + 1][t + 1]
-                if a < b:
-                    acc[:, s:].addmm_(acts[l][:, a:b], w[a:b, s:])
-                if s < e:
-                    acts[l + 1][:, s:e] = F.relu(acc[:, s:e])
+            acts[0][:, first[0][t]:first[0][t + 1]] = self._encode(x[:, dim:dim + 1])
+            for l, (w, z) in enumerate(zip(w_hidden, pre)):
+                now_final = slice(first[l][t], first[l][t + 1])     # layer l's units numbered t
+                later = first[l + 1][t]                             # the next layer's units numbered >= t
+                if now_final.start < now_final.stop:
+                    z[:, later:].addmm_(acts[l][:, now_final], w[now_final, later:])
+                next_final = slice(later, first[l + 1][t + 1])      # the next layer's units numbered t
+                acts[l + 1][:, next_final] = F.relu(z[:, next_final])
         return x
+
+
+def dependencies(model, mask_id=0, h=None):
+    """dep[i, j]: does dimension i's output change with dimension j's input units? A bool (D, D) matrix.
+
+    Computed by autograd, d logits / d inputs at one network input h (default: uniform random numbers,
+    a relaxed input at which the ReLUs are not all off), summed over the units of each dimension.
+    """
+    if h is None:
+        h = torch.rand(model.D * model.in_units, dtype=model.layers[0].weight.dtype, device=model.device)
+    jac = torch.autograd.functional.jacobian(lambda v: model.network(v[None], mask_id).reshape(-1), h,
+                                             vectorize=True)
+    return jac.reshape(model.D, -1, model.D, model.in_units).abs().sum((1, 3)) > 0

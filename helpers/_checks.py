@@ -1,5 +1,5 @@
 """Input validation shared by the models: clear errors instead of silent wrong answers."""
-import numbers
+import operator
 
 import numpy as np
 import torch
@@ -31,8 +31,19 @@ def as_categories(x, d, event_shape=(), name="x"):
     return x.long()
 
 
-def check_integer(value, name, minimum, meaning):
-    """Return `value` as an int, or raise ValueError if it is not an integer >= `minimum` (bools excluded)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} ({meaning}) must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+def check_integer(value, name, minimum, meaning, maximum=None):
+    """Return `value` as an int, or raise ValueError if it is not an integer in [minimum, maximum].
+
+    Any integral number is accepted (Python and numpy integers, 0-d integer tensors); bools are not,
+    since a True passed for a count or an index is almost certainly a mistake.
+    """
+    try:
+        if isinstance(value, (bool, np.bool_)):
+            raise TypeError
+        number = operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or number < minimum or (maximum is not None and number > maximum):
+        bounds = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        raise ValueError(f"{name} ({meaning}) must be an integer {bounds}, got {value!r}")
+    return number
