@@ -2,7 +2,8 @@
 #   make run    set up the environment, then execute every notebook in place (regenerating its figures)
 #   make test   set up the environment, then run the unit tests and re-execute every notebook under nbval
 #   make bench  set up the environment, then run the speed benchmark (prints a table, writes bench/results.json)
-# The environment is a virtualenv in $(VENV) (default .venv); pip always runs, so it follows requirements.txt.
+# The environment is a virtualenv in $(VENV) (default .venv) with the pinned requirements.txt and the project itself
+# installed in editable mode (`import helpers` from anywhere); pip always runs, so it follows requirements.txt.
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
@@ -13,6 +14,7 @@ NOTEBOOKS = $(sort $(wildcard notebooks/[0-9]*.ipynb))
 env:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 
 run: env
 	# CoalesceStreams after execution keeps only the final state of each progress bar in the stored outputs.

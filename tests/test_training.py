@@ -3,8 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import plotting
-from helpers.training import BatchLoader, evaluate, seed, train_epochs
+from helpers.data import Dataset
+from helpers.training import BatchLoader, TrainingDiverged, evaluate, fit, seed, train_epochs
 
 
 class Categorical(nn.Module):
@@ -39,7 +39,7 @@ def test_train_epochs_fits_and_returns_the_documented_shapes():
     x = _data()
     train, test = BatchLoader(x[:700], 64, shuffle=True), BatchLoader(x[700:], 64)
     model = Categorical(5)
-    train_losses, test_losses = train_epochs(model, train, test, epochs=4, lr=0.1, progress=False)
+    train_losses, test_losses, *_ = train_epochs(model, train, test, epochs=4, lr=0.1, progress=False)
     assert train_losses.shape == (4 * len(train),) and test_losses.shape == (5,)
     assert test_losses[0] == pytest.approx(np.log(5), abs=1e-6)  # uniform before training
     frequencies = np.bincount(x[:700], minlength=5) / 700
@@ -75,8 +75,8 @@ def test_callback_stops_early_and_optimizer_state_carries_over():
     seen = []
     result = train_epochs(model, BatchLoader(x, 100), BatchLoader(x, 500), epochs=10, lr=0.05, progress=False,
                           on_epoch_end=lambda epoch, loss: seen.append((epoch, loss)) or epoch == 3)
-    assert [e for e, _ in seen] == [1, 2, 3] and len(result.test_losses) == 4
-    assert [loss for _, loss in seen] == list(result.test_losses[1:])
+    assert [e for e, _ in seen] == [1, 2, 3] and len(result.valid_losses) == 4
+    assert [loss for _, loss in seen] == list(result.valid_losses[1:])
     # Resuming with the same optimizer continues Adam's moments: the same as one uninterrupted run.
     seed(0)
     a, b = Categorical(5), Categorical(5)
@@ -87,20 +87,123 @@ def test_callback_stops_early_and_optimizer_state_carries_over():
     torch.testing.assert_close(a.logits, b.logits)
 
 
-def test_nan_loss_stops_naming_epoch_and_batch():
+def test_nan_loss_stops_at_its_batch_restores_the_last_good_epoch_and_keeps_the_losses():
     x = _data(100)
-    with pytest.raises(FloatingPointError, match="epoch 2, batch 3"):
-        train_epochs(NaNAfter(5, bad_call=10 + 3), BatchLoader(x, 10), BatchLoader(x, 10), 3, 0.01, progress=False)
+    model = NaNAfter(5, bad_call=10 + 3)                          # epoch 2, batch 3
+    with pytest.raises(TrainingDiverged, match="epoch 2, batch 3; lower the learning rate or pass grad_clip") as err:
+        train_epochs(model, BatchLoader(x, 10), BatchLoader(x, 10), 3, 0.01, progress=False)
+    assert model.calls == 13, "training went on after the bad batch"
+    assert torch.isfinite(model.logits).all()
+    after_epoch_1 = NaNAfter(5, bad_call=0)
+    train_epochs(after_epoch_1, BatchLoader(x, 10), BatchLoader(x, 10), 1, 0.01, progress=False)
+    torch.testing.assert_close(model.logits, after_epoch_1.logits)
+    assert len(err.value.train_losses) == 12 and np.isfinite(err.value.train_losses).all()
+    assert len(err.value.valid_losses) == 2 and (err.value.epoch, err.value.batch) == (2, 3)
+    with pytest.raises(TrainingDiverged, match="or clip harder than 1.0"):
+        train_epochs(NaNAfter(5, bad_call=2), BatchLoader(x, 10), None, 1, 0.01, grad_clip=1.0, progress=False)
 
 
-def test_bad_arguments_are_named():
+class NaNValid(Categorical):
+    def loss(self, x):
+        return super().loss(x) * (float("nan") if not self.training else 1.0)
+
+
+def test_nan_validation_loss_raises():
+    loader = BatchLoader(_data(20), 10)
+    with pytest.raises(FloatingPointError, match="validation loss is nan after epoch 0"):
+        train_epochs(NaNValid(5), loader, loader, 1, 0.01, progress=False)
+
+
+def _dataset(n=1000, valid=None, test=None):
+    x = _data(n)
+    return Dataset("toy", x[:600], x[800:] if test is None else test, d=5, shape=(),
+                   valid=x[600:800] if valid is None else valid)
+
+
+def test_fit_raises_on_a_nan_test_loss():
+    class NaNTest(Categorical):  # finite in training and validation, NaN on the test split (values >= 3)
+        def loss(self, x):
+            return super().loss(x) * (float("nan") if (x >= 3).any() and not self.training else 1.0)
+    ds = _dataset(valid=np.zeros(10, dtype=int), test=np.full(10, 4))
+    with pytest.raises(FloatingPointError, match="the test loss is nan"):
+        fit(NaNTest(5), ds, epochs=1, lr=0.1)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(grad_clip=0), "grad_clip .* positive finite number, got 0"),
+    (dict(grad_clip=-1.0), "grad_clip .* positive finite number, got -1.0"),
+    (dict(grad_clip=float("inf")), "grad_clip"),
+    (dict(grad_clip="1"), "grad_clip"),
+    (dict(epochs=2.0), "epochs .* must be an integer >= 1, got 2.0"),
+    (dict(epochs="3"), "epochs"),
+    (dict(epochs=None), "epochs"),
+    (dict(epochs=0), "epochs"),
+    (dict(lr=None), "pass lr"),
+    (dict(lr=-0.1), "lr .* positive finite number"),
+    (dict(optimizer="adam"), "pass either lr .* or optimizer"),
+])
+def test_bad_training_arguments_are_named(kwargs, match):
     loader = BatchLoader(_data(10), 5)
-    with pytest.raises(TypeError, match="has no loss"):
-        train_epochs(nn.Linear(2, 2), loader, loader, 1, 0.01, progress=False)
-    with pytest.raises(ValueError, match="test_loader is empty"):
-        train_epochs(Categorical(5), loader, torch.utils.data.DataLoader([]), 1, 0.01, progress=False)
-    with pytest.raises(ValueError, match="empty dataset"):
-        BatchLoader(np.zeros(0, dtype=int))
+    args = {**dict(epochs=1, lr=0.01), **kwargs}
+    with pytest.raises(ValueError, match=match):
+        train_epochs(Categorical(5), loader, loader, progress=False, **args)
+
+
+@pytest.mark.parametrize("batch_size", [2.5, "10", None, 0, True])
+def test_bad_batch_sizes_are_named(batch_size):
+    with pytest.raises(ValueError, match="batch_size .* must be an integer >= 1"):
+        BatchLoader(_data(10), batch_size)
+    with pytest.raises(ValueError, match="batch_size"):
+        fit(Categorical(5), _dataset(), epochs=1, lr=0.1, batch_size=batch_size)
+
+
+@pytest.mark.parametrize("split", ["train", "valid", "test"])
+def test_fit_names_an_empty_split(split):
+    ds = _dataset()
+    setattr(ds, split, ds.train[:0])
+    with pytest.raises(ValueError, match=f"dataset.{split} is empty"):
+        fit(Categorical(5), ds, epochs=1, lr=0.1)
+
+
+class Overfits(nn.Module):
+    """Its validation loss after n training steps is (n - 3)^2: best after step 3, worse after."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(()))
+        self.register_buffer("steps", torch.zeros(()))
+        self.evaluations = 0
+
+    def loss(self, x):
+        if self.training:
+            self.steps += 1
+            return self.weight * 0 + 1.0
+        self.evaluations += 1
+        return (self.steps - 3) ** 2 + self.weight * 0
+
+
+def test_fit_stops_early_keeps_the_best_state_and_tests_once(capsys):
+    model = Overfits()
+    result = fit(model, _dataset(), epochs=100, lr=0.1, batch_size=600, patience=2)   # one batch per epoch
+    assert "Best validation loss 0.0000 nats per dimension at epoch 3 (stopped after 5, 2 without improvement)" \
+        in capsys.readouterr().out
+    assert result.best_epoch == 3 and result.valid_losses.tolist() == [9, 4, 1, 0, 1, 4]
+    assert model.steps == 3, "the best state is kept"
+    assert result.test_loss == 0
+    assert model.evaluations == len(result.valid_losses) + 1, "validation every epoch, then the test split once"
+
+
+def test_fit_refits_on_train_and_valid_for_the_selected_epochs(capsys):
+    ds = _dataset()
+    seed(0)
+    refit = Categorical(5)
+    result = fit(refit, ds, epochs=30, lr=0.2, batch_size=100, patience=2, refit=True)
+    assert "Retrained from the same initial state on train + valid (800 examples)" in capsys.readouterr().out
+    seed(0)
+    by_hand = Categorical(5)
+    both = np.concatenate([ds.train, ds.valid])
+    train_epochs(by_hand, BatchLoader(both, 100, shuffle=True), None, result.best_epoch, 0.2, progress=False)
+    torch.testing.assert_close(refit.logits, by_hand.logits)
 
 
 def test_batch_loader_covers_every_example_once_and_reshuffles():
@@ -112,22 +215,3 @@ def test_batch_loader_covers_every_example_once_and_reshuffles():
         np.testing.assert_array_equal(np.sort(seen), x)
     assert not np.array_equal(epochs[0], epochs[1])
     np.testing.assert_array_equal(torch.cat(list(BatchLoader(x, 10))).numpy(), x)
-
-
-def test_every_plot_can_be_saved(tmp_path):
-    rng = np.random.RandomState(0)
-    figures = {
-        "training.png": lambda p: plotting.plot_training(rng.rand(30), rng.rand(4), title="t", save_path=p),
-        "training_zoom.png": lambda p: plotting.plot_training(rng.rand(30), rng.rand(4), save_path=p, ylim=(0.2, 0.8)),
-        "1d.png": lambda p: plotting.plot_1d_distribution(rng.randint(0, 10, 100), np.full(10, 0.1), save_path=p),
-        "1d_data.png": lambda p: plotting.plot_1d_distribution(rng.randint(0, 10, 100), save_path=p),
-        "1d_two.png": lambda p: plotting.plot_1d_distribution(rng.randint(0, 10, 100), {"a": np.full(10, 0.1),
-                                                                                         "b": np.full(10, 0.1)}, save_path=p),
-        "2d.png": lambda p: plotting.plot_2d_distributions({"a": rng.rand(5, 5), "b": rng.rand(5, 5)}, save_path=p),
-        "grid.png": lambda p: plotting.plot_image_grid(rng.randint(0, 2, (12, 6, 6)), nrow=4, save_path=p),
-        "rows.png": lambda p: plotting.plot_image_rows({"a": rng.randint(0, 2, (5, 6, 6)), "b": rng.rand(5, 6, 6)},
-                                                        captions={"b": list("vwxyz")}, title="t", save_path=p),
-    }
-    for name, draw in figures.items():
-        draw(tmp_path / name)
-        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
