@@ -1,6 +1,7 @@
 """Training by maximum likelihood: `train_epochs`, `fit` (with early stopping on validation data) and
 what they need around them."""
 import copy
+import itertools
 import math
 import random
 import sys
@@ -201,24 +202,27 @@ def _loader(data, split, batch_size, **kwargs):
     return BatchLoader(data, batch_size, **kwargs)
 
 
-def fit(model, dataset, epochs, lr, batch_size=128, grad_clip=None, loader_seed=0, patience=None, refit=False):
+def fit(model, dataset, epochs, lr, batch_size=128, grad_clip=None, loader_seed=0, patience=None, refit=False,
+        test=True, verbose=True):
     """Train on `dataset.train`, select on `dataset.valid`, and report the test loss once.
 
     The validation loss is computed after every epoch. With `patience`, training stops when it has not
     improved for that many epochs, and the model is put back in its best state (early stopping);
     without, all epochs run and the last state is kept. With `refit`, the model then goes back to its
     initial state and trains on train + valid together for the selected number of epochs, and that
-    is the model reported. Prints the selection and the course's `Final Test Loss: X.XXXX` line with
-    its unit (and for images the same in nats per image). Returns a TrainingResult: the curves of
-    the selection run, the selected epoch and the test loss.
+    is the model reported. Then, unless `test=False` (for choosing settings, see `select`), the test
+    split is evaluated once and the course's `Final Test Loss: X.XXXX` line is printed with its unit
+    (for images also in nats per image). Returns a TrainingResult: the curves of the selection run,
+    the selected epoch and the test loss.
     """
     epochs = check_integer(epochs, "epochs", 1, "passes over the training data")
     batch_size = check_integer(batch_size, "batch_size", 1, "examples per batch")
     if patience is not None:
         patience = check_integer(patience, "patience", 1, "epochs without improvement before stopping")
+    say = print if verbose else (lambda *args: None)
     train = _loader(dataset.train, "train", batch_size, shuffle=True, seed=loader_seed)
     valid = _loader(dataset.valid, "valid", max(batch_size, 1000))
-    test = _loader(dataset.test, "test", max(batch_size, 1000))
+    test_loader = _loader(dataset.test, "test", max(batch_size, 1000)) if test else None
     initial = copy.deepcopy(model.state_dict()) if refit else None
     best = dict(loss=math.inf, epoch=0, state=None)
 
@@ -227,30 +231,56 @@ def fit(model, dataset, epochs, lr, batch_size=128, grad_clip=None, loader_seed=
             best.update(loss=valid_loss, epoch=epoch, state=copy.deepcopy(model.state_dict()) if patience else None)
         return patience is not None and epoch - best["epoch"] >= patience
 
-    result = train_epochs(model, train, valid, epochs, lr, grad_clip=grad_clip, on_epoch_end=keep_best)
+    result = train_epochs(model, train, valid, epochs, lr, grad_clip=grad_clip, progress=verbose,
+                          on_epoch_end=keep_best)
     trained = len(result.valid_losses) - 1
     if patience is None:
         best_epoch = trained
-        print(f"Validation loss {result.valid_losses[-1]:.4f} nats per dimension after {trained} epochs "
-              f"(lowest {best['loss']:.4f}, at epoch {best['epoch']})")
+        say(f"Validation loss {result.valid_losses[-1]:.4f} nats per dimension after {trained} epochs "
+            f"(lowest {best['loss']:.4f}, at epoch {best['epoch']})")
     else:
         best_epoch = best["epoch"]
-        if best["state"] is not None:
-            model.load_state_dict(best["state"])
+        model.load_state_dict(best["state"])
         stop = f"stopped after {trained}, {patience} without improvement" if trained < epochs else f"ran all {epochs}"
-        print(f"Best validation loss {best['loss']:.4f} nats per dimension at epoch {best_epoch} ({stop}); "
-              f"kept that state")
+        say(f"Best validation loss {best['loss']:.4f} nats per dimension at epoch {best_epoch} ({stop}); "
+            f"kept that state")
     if refit:
         model.load_state_dict(initial)
-        if best_epoch > 0:
-            both = np.concatenate([dataset.train, dataset.valid])
-            train_epochs(model, BatchLoader(both, batch_size, shuffle=True, seed=loader_seed), None, best_epoch, lr,
-                         grad_clip=grad_clip)
-        print(f"Retrained from the same initial state on train + valid ({len(dataset.train) + len(dataset.valid)} "
-              f"examples) for the selected {best_epoch} epochs")
-    test_loss = evaluate(model, test)
+        both = np.concatenate([dataset.train, dataset.valid])
+        train_epochs(model, BatchLoader(both, batch_size, shuffle=True, seed=loader_seed), None, best_epoch, lr,
+                     grad_clip=grad_clip, progress=verbose)
+        say(f"Retrained from the same initial state on train + valid ({len(both)} examples) for the selected "
+            f"{best_epoch} epochs")
+    result = result._replace(best_epoch=best_epoch)
+    if not test:
+        return result
+    test_loss = evaluate(model, test_loader)
     if not math.isfinite(test_loss):
         raise FloatingPointError(f"the test loss is {test_loss}: the model gives some test example zero probability")
     per_image = f" ({test_loss * np.prod(dataset.shape):.2f} nats per image)" if len(dataset.shape) == 2 else ""
     print(f"Final Test Loss: {test_loss:.4f} nats per dimension{per_image}")
-    return result._replace(best_epoch=best_epoch, test_loss=test_loss)
+    return result._replace(test_loss=test_loss)
+
+
+def select(make_model, dataset, grid, **fit_args):
+    """Choose settings on the validation split, never looking at the test split.
+
+    For every combination of the values in `grid` ({fit argument: [values]}, e.g. {"lr": [0.01, 0.1]}),
+    seeds everything with `seed(0)`, trains a fresh `make_model()` with `fit(..., test=False)` and the
+    other `fit_args`, and prints its best validation loss. Returns the best combination as a dict of
+    fit arguments, ready for `fit(make_model(), dataset, **fit_args, **best)`.
+    """
+    names = list(grid)
+    combinations = [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
+    if not combinations:
+        raise ValueError("grid must give at least one value for each setting, e.g. {'lr': [0.01, 0.1]}")
+    scores = []
+    for setting in combinations:
+        seed(0)
+        result = fit(make_model(), dataset, **fit_args, **setting, test=False, verbose=False)
+        scores.append(result.valid_losses[result.best_epoch])
+        print(", ".join(f"{k}={v}" for k, v in setting.items()) + f": validation loss {scores[-1]:.4f} nats per "
+              f"dimension at epoch {result.best_epoch}")
+    best = combinations[int(np.argmin(scores))]
+    print("chosen on validation: " + ", ".join(f"{k}={v}" for k, v in best.items()))
+    return best

@@ -189,3 +189,19 @@ def test_bad_number_of_categories_raises(d):
 def test_bad_number_of_components_raises(n_components):
     with pytest.raises(ValueError, match=r"n_components \(the number of mixture components\) must be an integer >= 1"):
         DiscretizedLogisticMixture(10, n_components)
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-6)])
+@pytest.mark.parametrize("case", ["random", "tiny_scales_far_outside", "mixed"])
+def test_component_distributions_add_up_to_the_distribution(dtype, tol, case):
+    d = 30
+    rng = np.random.default_rng(1)
+    means, log_scales = (f(rng, d) for f in EXTREME_CASES[case])
+    logits = rng.normal(0.0, 1.0, 3)
+    model = make_model(d, logits, means, log_scales, dtype=dtype)
+    components = model.component_distributions()
+    assert components.shape == (3, d) and components.dtype == np.float64
+    assert (components >= 0).all()
+    np.testing.assert_allclose(components.sum(0), model.distribution(), rtol=tol, atol=1e-300)
+    weights = np.exp(logits - np.logaddexp.reduce(logits))
+    np.testing.assert_allclose(components.sum(1), weights, rtol=10 * tol)

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from helpers.data import Dataset
-from helpers.training import BatchLoader, TrainingDiverged, evaluate, fit, seed, train_epochs
+from helpers.training import BatchLoader, TrainingDiverged, evaluate, fit, seed, select, train_epochs
 
 
 class Categorical(nn.Module):
@@ -215,3 +215,20 @@ def test_batch_loader_covers_every_example_once_and_reshuffles():
         np.testing.assert_array_equal(np.sort(seen), x)
     assert not np.array_equal(epochs[0], epochs[1])
     np.testing.assert_array_equal(torch.cat(list(BatchLoader(x, 10))).numpy(), x)
+
+
+def test_select_picks_the_best_setting_on_validation_without_touching_the_test_split(capsys):
+    seen = []
+
+    class Watched(Categorical):
+        def loss(self, x):
+            seen.append(x)
+            return super().loss(x)
+
+    ds = _dataset(test=np.full(50, 4))                            # 4 never occurs in train and valid
+    ds.train, ds.valid = ds.train[ds.train < 4], ds.valid[ds.valid < 4]
+    best = select(lambda: Watched(5), ds, {"lr": [1e-4, 0.3]}, epochs=20, batch_size=100, patience=3)
+    assert best == {"lr": 0.3}
+    assert not any((x == 4).any() for x in seen), "select looked at the test split"
+    out = capsys.readouterr().out
+    assert "lr=0.0001: validation loss" in out and "chosen on validation: lr=0.3" in out

@@ -56,6 +56,20 @@ class DiscretizedLogisticMixture(UnivariateDistribution):
 
     def log_prob(self, x):
         """Log-likelihood in nats of each integer x in [0, d − 1]; same shape as x."""
+        return torch.logsumexp(self._weighted_component_log_probs(x), dim=-1)
+
+    def component_distributions(self):
+        """The weighted components π_i p_i(x) over the d categories: a float64 numpy array (n_components, d).
+
+        Row i sums to the weight π_i (up to float precision), and the rows add up to `distribution()`:
+        they are the same log-space terms that `log_prob` combines by logsumexp.
+        """
+        with torch.no_grad():
+            log_p = self._weighted_component_log_probs(torch.arange(self.d, device=self.means.device))
+        return log_p.double().exp().T.cpu().numpy()
+
+    def _weighted_component_log_probs(self, x):
+        """log π_i + log p_i(x) for each component i, shape (*x.shape, n_components), as the class docstring says."""
         x = as_categories(x, self.d).to(self.means.device)
         inv_scales = torch.exp(-self.log_scales.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX))
         centered = x.to(self.means.dtype).unsqueeze(-1) - self.means  # (..., n_components)
@@ -69,4 +83,4 @@ class DiscretizedLogisticMixture(UnivariateDistribution):
         log_bin = (torch.where(last, 0.0, F.logsigmoid(upper))
                    + torch.where(first, 0.0, F.logsigmoid(-lower))
                    + torch.where(first | last, 0.0, log_width))
-        return torch.logsumexp(self.logits.log_softmax(dim=-1) + log_bin, dim=-1)
+        return self.logits.log_softmax(dim=-1) + log_bin
