@@ -1,48 +1,30 @@
 """The datasets of the notebooks, behind one entry point: `load_dataset(name)`.
 
-Files are looked up in `$HELPERS_DATA_DIR` (if set), then in the project's `data/` folder. A file
-found in neither is downloaded into `data/` from its public URL: pooch fetches it into a temporary
-folder, the content is verified (sha256 of the file, or of the parsed arrays for binarized MNIST,
-whose public copies differ in bytes but not in content), and only then is it moved into place, so
-nothing partial or corrupt is ever left in the cache.
+Every dataset comes with train, valid and test splits. Where the source has no validation split,
+the last VALID_FRACTION of the course's training split is kept for it, so the test split is the
+course's own. The files behind the datasets are found or downloaded by `helpers.download`.
 """
 import hashlib
-import os
 import pickle
-import shutil
-import tempfile
+import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import pooch
-import requests
 from PIL import Image, UnidentifiedImageError
 
+from .download import DATA_DIR, CorruptDataError, DataNotFoundError, data_dirs, fetch, find_local
 from .shapes import generate_shapes
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-"""The download cache (git-ignored)."""
+__all__ = ["load_dataset", "Dataset", "DATASETS", "VALID_FRACTION", "pair_frequencies", "image_distribution",
+           "DataNotFoundError", "CorruptDataError", "DATA_DIR", "data_dirs", "fetch"]
 
-_DEEPUL = "https://raw.githubusercontent.com/rll/deepul/945423cb3c440f80f0870187e9de491a79d184b7/homeworks/hw1/data/"
-_LAROCHELLE = "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/"
+VALID_FRACTION = 0.2
+"""Where the source has no validation split, the last 20% of the course's training split is `valid`.
 
-
-@dataclass(frozen=True)
-class RemoteFile:
-    url: str
-    sha256: str = None  # of the file's bytes; None where the parsed content is verified instead
-
-
-REMOTE_FILES = {
-    "smiley.jpg": RemoteFile(_DEEPUL + "smiley.jpg",
-                             "11b04bacd9d31cbc688d4ac3cf436ea18fa2538f2934a0aeb46e58b6fce13167"),
-    "geoffrey-hinton.jpg": RemoteFile(_DEEPUL + "geoffrey-hinton.jpg",
-                                      "6ba4df1dd6384ff813316cdf96517e8aa0b4a6868e69dded67b18c88ee1e25d8"),
-    "binarized_mnist.npz": RemoteFile("https://github.com/mgermain/MADE/releases/download/ICML2015/binarized_mnist.npz"),
-    **{f"binarized_mnist_{split}.amat": RemoteFile(f"{_LAROCHELLE}binarized_mnist_{split}.amat")
-       for split in ("train", "valid", "test")},
-}
+Taken from the end of the training portion, so that the test split stays exactly the course's (the
+notebooks' test numbers remain comparable with the course's) and train + valid is exactly its
+training split.
+"""
 
 # sha256 of each split's uint8 array bytes (row-major, shape (N, 784)), the content every copy shares.
 MNIST_SHA256 = {
@@ -52,113 +34,53 @@ MNIST_SHA256 = {
 }
 
 
-class DataNotFoundError(FileNotFoundError):
-    """A data file is in none of the data folders and could not be downloaded."""
-
-
-class CorruptDataError(ValueError):
-    """A data file does not have the content it should (checksum, format)."""
-
-
 @dataclass
 class Dataset:
     """A dataset as the notebooks use it.
 
-    `train`, `test` (and `valid` where the dataset has one) are integer numpy arrays of shape
-    (N, *shape) with values in [0, d - 1]. For the 2D sets, `true_distribution[i, j]` is
-    p(x0 = i, x1 = j), the table the samples were drawn from.
+    `train`, `valid` and `test` are integer numpy arrays of shape (N, *shape) with values in
+    [0, d - 1]; every dataset has all three (see VALID_FRACTION for those whose source has no
+    validation split). For the 2D sets, `true_distribution[i, j]` is p(x0 = i, x1 = j), the table the
+    samples were drawn from.
     """
     name: str
     train: np.ndarray
     test: np.ndarray
     d: int
     shape: tuple
-    valid: np.ndarray = None
+    valid: np.ndarray
     true_distribution: np.ndarray = None
     description: str = ""
 
     def __repr__(self):
-        sizes = ", ".join(f"{k}={len(v)}" for k, v in
-                          (("train", self.train), ("valid", self.valid), ("test", self.test)) if v is not None)
-        return f"Dataset({self.name!r}: {sizes}, d={self.d}, shape={self.shape})"
+        return (f"Dataset({self.name!r}: train={len(self.train)}, valid={len(self.valid)}, test={len(self.test)}, "
+                f"d={self.d}, shape={self.shape})")
 
-
-def data_dirs():
-    """Folders searched for data files, in order: $HELPERS_DATA_DIR (if set), then the cache."""
-    env = os.environ.get("HELPERS_DATA_DIR")
-    return ([Path(env).expanduser()] if env else []) + [DATA_DIR]
-
-
-def fetch(filename, parse):
-    """Find `filename` in the data folders (or download it) and return `parse(path)`.
-
-    `parse` reads the file and raises CorruptDataError if the content is wrong. A corrupt file in
-    the cache is removed and downloaded again; one in $HELPERS_DATA_DIR is the user's, so the error
-    names it and the fix instead.
-    """
-    remote = REMOTE_FILES[filename]
-    for folder in data_dirs():
-        path = folder / filename
-        if not path.is_file():
-            continue
-        try:
-            return _verified(path, remote, parse)
-        except CorruptDataError as err:
-            if folder != DATA_DIR:
-                raise CorruptDataError(f"{err}\nReplace it with the file from {remote.url} "
-                                       f"(or remove it to have it downloaded into {DATA_DIR}).") from None
-            print(f"{err}\nRemoved it from the cache; downloading it again.")
-            path.unlink()
-    return _download(filename, parse)
-
-
-def _verified(path, remote, parse):
-    if remote.sha256 is not None:
-        actual = pooch.file_hash(str(path), alg="sha256")
-        if actual != remote.sha256:
-            raise CorruptDataError(f"{path} has sha256 {actual}, expected {remote.sha256}: "
-                                   f"the file is truncated, corrupt or a different file.")
-    return parse(path)
-
-
-def _download(filename, parse):
-    remote = REMOTE_FILES[filename]
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".partial-{filename}-", dir=DATA_DIR))
-    try:
-        try:
-            path = pooch.retrieve(remote.url, known_hash=remote.sha256 and f"sha256:{remote.sha256}",
-                                  fname=filename, path=staging, progressbar=True)
-        except (requests.RequestException, OSError) as err:
-            places = " or ".join(str(p) for p in data_dirs())
-            raise DataNotFoundError(
-                f"{filename} is not in {places}, and downloading it from {remote.url} failed ({err}).\n"
-                f"Download it by hand from that address and put it in {DATA_DIR} "
-                f"(or in a folder named by the environment variable HELPERS_DATA_DIR).") from None
-        except ValueError as err:  # pooch: hash mismatch
-            raise CorruptDataError(f"{filename} downloaded from {remote.url} failed its checksum: {err}") from None
-        content = parse(Path(path))
-        os.replace(path, DATA_DIR / filename)
-        return content
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-# ---------------------------------------------------------------------------------------------------
-# The datasets
 
 def _split(data, fraction=0.8):
+    """The course's split: the first 80% for training, the rest for testing."""
     split = int(fraction * len(data))
     return data[:split], data[split:]
+
+
+def _carve_valid(train):
+    """(train, valid): the last VALID_FRACTION of the course's training split becomes `valid`."""
+    split = len(train) - round(VALID_FRACTION * len(train))
+    return train[:split], train[split:]
+
+
+def _three_splits(name, data, **fields):
+    train, test = _split(data)
+    train, valid = _carve_valid(train)
+    return Dataset(name, train, test, valid=valid, **fields)
 
 
 def _load_1d_1():
     """The course's sampler: 1000 draws of 0.4 + 0.1 N(0, 1), digitized into 20 bins."""
     rand = np.random.RandomState(0)
     samples = 0.4 + 0.1 * rand.randn(1000)
-    train, test = _split(np.digitize(samples, np.linspace(0.0, 1.0, 20)))
-    return Dataset("1d-1", train, test, d=20, shape=(),
-                   description="1000 draws of 0.4 + 0.1 N(0,1) digitized into 20 bins")
+    return _three_splits("1d-1", np.digitize(samples, np.linspace(0.0, 1.0, 20)), d=20, shape=(),
+                         description="1000 draws of 0.4 + 0.1 N(0,1) digitized into 20 bins")
 
 
 def _load_1d_2():
@@ -169,9 +91,8 @@ def _load_1d_2():
     b = 0.8 + 0.05 * rand.randn(count)
     mask = rand.rand(count) < 0.5
     samples = np.clip(a * mask + b * (1 - mask), 0.0, 1.0)
-    train, test = _split(np.digitize(samples, np.linspace(0.0, 1.0, 100)))
-    return Dataset("1d-2", train, test, d=100, shape=(),
-                   description="10000 draws of 0.5 N(0.3, 0.1^2) + 0.5 N(0.8, 0.05^2) digitized into 100 bins")
+    return _three_splits("1d-2", np.digitize(samples, np.linspace(0.0, 1.0, 100)), d=100, shape=(),
+                         description="10000 draws of 0.5 N(0.3, 0.1^2) + 0.5 N(0.8, 0.05^2) digitized into 100 bins")
 
 
 def _open_image(path):
@@ -179,8 +100,10 @@ def _open_image(path):
         with Image.open(path) as im:
             im.load()
             return im.copy()
-    except (UnidentifiedImageError, OSError) as err:
-        raise CorruptDataError(f"{path} is not a readable image ({err}).") from None
+    except UnidentifiedImageError:  # its message names the path, which may be a staging folder's
+        raise CorruptDataError("not a readable image: Pillow recognizes no image format in it.") from None
+    except OSError as err:  # a truncated or damaged image
+        raise CorruptDataError(f"not a readable image ({err}).") from None
 
 
 def image_distribution(image, d):
@@ -197,10 +120,8 @@ def image_distribution(image, d):
 def _load_image_2d(name, filename, d, n, seed):
     table = image_distribution(fetch(filename, _open_image), d)
     index = np.random.RandomState(seed).choice(d * d, size=n, p=table.reshape(-1))
-    pairs = np.stack([index // d, index % d], axis=1)
-    train, test = _split(pairs)
-    return Dataset(name, train, test, d=d, shape=(2,), true_distribution=table,
-                   description=f"{n} pairs (x0, x1) drawn from the {d}x{d} grayscale image {filename}")
+    return _three_splits(name, np.stack([index // d, index % d], axis=1), d=d, shape=(2,), true_distribution=table,
+                         description=f"{n} pairs (x0, x1) drawn from the {d}x{d} grayscale image {filename}")
 
 
 def pair_frequencies(pairs, d):
@@ -212,64 +133,117 @@ def pair_frequencies(pairs, d):
 SHAPES_TRAIN, SHAPES_TEST = 10479, 4491
 
 
-def _find_local(filename):
-    return next((folder / filename for folder in data_dirs() if (folder / filename).is_file()), None)
-
-
 def _load_shapes():
-    course_file = _find_local("shapes.pkl")
-    if course_file is not None:
-        train, test = _read_course_shapes(course_file)
-        description = f"the course's Shapes set, read from {course_file}"
+    course_files = find_local("shapes.pkl")
+    if course_files:
+        train, test = _read_course_shapes(course_files[0])
+        description = f"the course's Shapes set, read from {course_files[0]} (binarized as the course does)"
     else:
         train, test = np.split(generate_shapes(SHAPES_TRAIN + SHAPES_TEST, size=20, seed=0), [SHAPES_TRAIN])
         description = "20x20 filled shapes generated by helpers.shapes (shape 0 on background 1)"
-    return Dataset("shapes", train, test, d=2, shape=(20, 20), description=description)
+    train, valid = _carve_valid(train)
+    return Dataset("shapes", train, test, d=2, shape=(20, 20), valid=valid, description=description)
+
+
+# What unpickling a dict of numpy arrays needs, for numpy 1.x and 2.x and pickle protocols 0 to 5:
+# ndarray and dtype, the array reconstructors, and for protocols below 3 `_codecs.encode`, through
+# which they store the array bytes as latin-1 text (it only converts between text and bytes).
+_ARRAY_GLOBALS = {
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+    ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.numeric", "_frombuffer"), ("numpy.core.numeric", "_frombuffer"),
+}
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """An unpickler that builds plain containers (dicts, lists) of numpy arrays, and refuses any other global.
+
+    `pickle.load` calls whatever a file names, so a crafted shapes.pkl could run any code; refusing
+    every global that a dict of arrays does not need closes that door.
+    """
+
+    def find_class(self, module, name):
+        if (module, name) not in _ARRAY_GLOBALS:
+            raise pickle.UnpicklingError(f"it refers to {module}.{name}, which a dict of numpy arrays never needs; "
+                                         f"refused, since unpickling it could run arbitrary code")
+        return super().find_class(module, name)
 
 
 def _read_course_shapes(path):
-    """The course's shapes.pkl: a dict with 'train' and 'test' uint8 arrays of shape (N, 20, 20, 1)."""
+    """The course's shapes.pkl, binarized as the course's loader does: pixel values > 127.5 become 1.
+
+    The file is a dict with 'train' and 'test' arrays of shape (N, 20, 20, 1), grayscale 0-255. A
+    file already in {0, 1} (binarized before) is kept as is.
+    """
+    fix = "Remove it to use the generated Shapes set."
     try:
         with open(path, "rb") as f:
-            content = pickle.load(f)
-        arrays = [np.asarray(content[key]) for key in ("train", "test")]
-    except Exception as err:
-        raise CorruptDataError(f"{path} is not the course's shapes.pkl (a pickled dict with 'train' and 'test' "
-                               f"arrays): {err!r}. Remove it to use the generated Shapes set.") from None
+            content = _ArrayUnpickler(f).load()
+    except Exception as err:  # a damaged or crafted pickle can raise almost anything
+        raise CorruptDataError(f"{path} is not a readable pickle of numpy arrays: {err}. {fix}") from None
+    if not isinstance(content, dict) or not {"train", "test"} <= content.keys():
+        found = f"keys {sorted(map(str, content))}" if isinstance(content, dict) else f"a {type(content).__name__}"
+        raise CorruptDataError(f"{path} is not the course's shapes.pkl, a dict with 'train' and 'test' arrays: "
+                               f"found {found}. {fix}")
+    arrays = [content["train"], content["test"]]
     for key, a in zip(("train", "test"), arrays):
-        if a.ndim != 4 or a.shape[1:] != (20, 20, 1) or not np.isin(a, (0, 1)).all():
-            raise CorruptDataError(f"{path}: '{key}' should be an (N, 20, 20, 1) array of 0/1 values, got shape "
-                                   f"{a.shape} with values {np.unique(a)[:5]}. Remove it to use the generated set.")
-    return [a[..., 0].astype(np.uint8) for a in arrays]
+        if not isinstance(a, np.ndarray) or a.ndim != 4 or a.shape[1:] != (20, 20, 1) or a.dtype.kind not in "biuf" \
+                or not ((a >= 0) & (a <= 255)).all():
+            got = f"shape {a.shape}, dtype {a.dtype}" if isinstance(a, np.ndarray) else f"a {type(a).__name__}"
+            raise CorruptDataError(f"{path}: '{key}' should be an (N, 20, 20, 1) array of pixel values in [0, 255], "
+                                   f"got {got}. {fix}")
+    if all(np.isin(a, (0, 1)).all() for a in arrays):
+        return [a[..., 0].astype(np.uint8) for a in arrays]
+    return [(a[..., 0] > 127.5).astype(np.uint8) for a in arrays]
 
 
-def _check_mnist(path, split, array):
-    digest = hashlib.sha256(np.ascontiguousarray(array, dtype=np.uint8).tobytes()).hexdigest()
-    if array.dtype != np.uint8 or digest != MNIST_SHA256[split]:
-        raise CorruptDataError(f"{path}: the {split} array (shape {array.shape}, dtype {array.dtype}) does not "
-                               f"match binarized MNIST (sha256 {digest}, expected {MNIST_SHA256[split]}).")
-    return array
+def _check_mnist(split, array):
+    """`array` as binarized MNIST's uint8 (N, 784) `split`, or CorruptDataError saying how it differs.
+
+    Another numeric dtype is accepted when every value is exactly 0 or 1 (the same images, saved as
+    float32 or int64 by some other tool) and converted to uint8; the checksum then decides.
+    """
+    if array.dtype.kind not in "biuf" or array.ndim < 2 or np.prod(array.shape[1:]) != 784:
+        raise CorruptDataError(f"the {split} array has shape {array.shape} and dtype {array.dtype}, "
+                               f"expected (N, 784) numbers.")
+    binary = (array == 0) | (array == 1)
+    if not binary.all():
+        raise CorruptDataError(f"the {split} array ({array.dtype}) holds values other than 0 and 1, such as "
+                               f"{np.unique(array[~binary])[:3]}: it is not binarized MNIST.")
+    images = array.reshape(len(array), 784).astype(np.uint8)
+    digest = hashlib.sha256(images.tobytes()).hexdigest()
+    if digest != MNIST_SHA256[split]:
+        raise CorruptDataError(f"the {split} array ({len(images)} images) does not match binarized MNIST "
+                               f"(sha256 {digest}, expected {MNIST_SHA256[split]}).")
+    return images
 
 
 def _parse_mnist_npz(path):
+    # Checked first: on anything but a zip archive (an error page, say) np.load's own message
+    # suggests unpickling the file.
+    with open(path, "rb") as f:
+        start = f.read(40)
+    if not start.startswith(b"PK"):
+        raise CorruptDataError(f"not an npz file (a zip archive); it begins with {start!r}.")
     try:
-        with np.load(path) as npz:
+        with np.load(path, allow_pickle=False) as npz:
             arrays = {split: npz[f"{split}_data"] for split in MNIST_SHA256}
     except Exception as err:
-        raise CorruptDataError(f"{path} is not a readable npz with train_data, valid_data and test_data "
-                               f"arrays ({err!r}).") from None
-    return {split: _check_mnist(path, split, a) for split, a in arrays.items()}
+        raise CorruptDataError(f"not a readable npz with train_data, valid_data and test_data arrays "
+                               f"({err!r}).") from None
+    return {split: _check_mnist(split, a) for split, a in arrays.items()}
 
 
 def _amat_parser(split):
     def parse(path):
-        raw = np.frombuffer(path.read_bytes(), dtype=np.uint8)
+        text = path.read_bytes()
+        raw = np.frombuffer(text, dtype=np.uint8)
         bits = raw[(raw == ord("0")) | (raw == ord("1"))] - ord("0")
-        rows = int(np.count_nonzero(raw == ord("\n")))
+        rows = sum(1 for line in text.splitlines() if line.strip())  # a final newline or blank lines do not count
         if rows == 0 or bits.size != rows * 784:
-            raise CorruptDataError(f"{path} is not a binarized MNIST .amat file: {bits.size} binary values "
-                                   f"on {rows} lines, expected 784 per line.")
-        return _check_mnist(path, split, bits.reshape(rows, 784))
+            raise CorruptDataError(f"not a binarized MNIST .amat file: {bits.size} binary values on {rows} "
+                                   f"non-empty lines, expected 784 per line.")
+        return _check_mnist(split, bits.reshape(rows, 784))
     return parse
 
 
@@ -282,20 +256,23 @@ def _read_mnist_amat():
 
 
 def _load_mnist():
-    # Whichever format is already on disk first; else download the npz, failing that the text files.
-    amat_on_disk = all(_find_local(f"binarized_mnist_{s}.amat") for s in MNIST_SHA256)
+    """Whichever format is already on disk first; else the npz, and the text files if it fails."""
+    amat_on_disk = all(find_local(f"binarized_mnist_{s}.amat") for s in MNIST_SHA256)
     readers = [_read_mnist_npz, _read_mnist_amat]
-    if amat_on_disk and _find_local("binarized_mnist.npz") is None:
+    if amat_on_disk and not find_local("binarized_mnist.npz"):
         readers.reverse()
     errors = []
     for read in readers:
         try:
             arrays = read()
             break
-        except DataNotFoundError as err:
-            errors.append(str(err))
+        except (DataNotFoundError, CorruptDataError) as err:
+            errors.append(err)
     else:
-        raise DataNotFoundError("Binarized MNIST is not available:\n" + "\n".join(errors))
+        kind = CorruptDataError if any(isinstance(e, CorruptDataError) for e in errors) else DataNotFoundError
+        raise kind("Binarized MNIST is not available. Tried:\n" + "\n".join(f"- {e}" for e in errors))
+    if errors:
+        warnings.warn(f"{errors[0]}\nRead binarized MNIST from its other format instead.", stacklevel=3)
     images = {s: a.reshape(-1, 28, 28) for s, a in arrays.items()}
     return Dataset("mnist", images["train"], images["test"], d=2, shape=(28, 28), valid=images["valid"],
                    description="binarized MNIST of Larochelle and Murray (2011), 28x28, values in {0, 1}")
