@@ -17,7 +17,7 @@ evaluated once on the test images, as the exact mixture of all its K masks (and 
 `select` trains short probes of each candidate optimizer and learning rate and keeps the one with
 the lowest validation NLL; `run` uses it. Each epoch ends with a checkpoint in
 experiments/made_mnist/checkpoints/ (git-ignored), so an interrupted run resumes where it stopped,
-with the same batches. Results go to experiments/made_mnist/results.json, which
+with the same batches, and a run stopped by its time budget goes on when it is run again. Results go to experiments/made_mnist/results.json, which
 notebooks/05_made_paper_reproduction.ipynb reads; every field is read from the objects that ran.
 """
 import argparse
@@ -158,6 +158,8 @@ def run(name, data, minutes, device):
         model.load_state_dict(saved["model"])   # with the step count, so the mask cycle resumes where it was
         optimizer.load_state_dict(saved["optimizer"])
         state = saved["state"]
+        if state["stopped_by"] is not None and state["stopped_by"].startswith("the time budget"):
+            state["stopped_by"] = None   # a new session of the run, with a budget of its own
         print(f"{name}: resuming after epoch {state['epoch']} (best validation {state['best_valid'] * D:.2f})")
     if state["stopped_by"] is None:
         train = BatchLoader(data.train, SETUP["batch_size"], shuffle=True, seed=SETUP["seed"])
@@ -178,7 +180,7 @@ def run(name, data, minutes, device):
             elif state["epoch"] >= SETUP["max_epochs"]:
                 state["stopped_by"] = f"the cap of {SETUP['max_epochs']} epochs"
             elif time.time() > deadline:
-                state["stopped_by"] = f"the time budget ({minutes:g} min for this session of the run)"
+                state["stopped_by"] = f"the time budget ({minutes:g} min for the last session of the run)"
             save_atomically(dict(model=model.state_dict(), optimizer=optimizer.state_dict(), state=state,
                                  labels=labels), last)
             print(f"{name} epoch {state['epoch']}: validation {valid_loss * D:.2f} nats per image, best "
