@@ -428,7 +428,8 @@ class MADE(nn.Module):
                 if now_final.start < now_final.stop:
                     z[:, later:].addmm_(acts[l][:, now_final], w[now_final, later:])
                 next_final = slice(later, first[l + 1][t + 1])      # the next layer's units numbered t
-                acts[l + 1][:, next_final] = F.relu(z[:, next_final])
+                if next_final.start < next_final.stop:
+                    acts[l + 1][:, next_final] = F.relu(z[:, next_final])
         return x
 
 
