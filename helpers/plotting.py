@@ -335,13 +335,6 @@ def plot_image_rows(rows, captions=None, title=None, save_path=None):
 
 # --- MADE ---------------------------------------------------------------------------------------
 
-def _unit_numbers(model, numbers):
-    """The connectivity numbers `model.numbers(mask_id)` per unit of every layer, inputs to outputs, as
-    numpy arrays: each input and output unit carries its dimension's number (its position in the ordering)."""
-    numbers = [m.cpu().numpy() for m in numbers]
-    return [np.repeat(numbers[0], model.in_units)] + numbers[1:] + [np.repeat(numbers[0], model.out_units)]
-
-
 def _unit_labels(model, ordering):
     """Labels of the input units (their dimension, and for d > 2 the category or threshold each codes),
     of the output units (for d = 2 the conditional each gives, for d > 2 the category of each logit),
@@ -373,7 +366,7 @@ def plot_made_connectivity(model, mask_id=0, title=None, save_path=None):
     Only for small models (at most 12 units in any layer): plot_made_masks draws large ones.
     """
     _check_save_path(save_path)
-    numbers = _unit_numbers(model, model.numbers(mask_id))   # model.numbers checks mask_id
+    numbers = [m.cpu().numpy() for m in model.unit_numbers(mask_id)]   # unit_numbers checks mask_id
     sizes = [len(m) for m in numbers]
     if max(sizes) > MAX_DRAWN_UNITS:
         raise ValueError(f"this MADE has layers of {sizes} units (inputs, hidden, outputs), too many to draw legibly "
@@ -432,7 +425,7 @@ def plot_made_masks(model, mask_id=0, title=None, save_path=None):
     """
     _check_save_path(save_path)
     numbers = [m.cpu() for m in model.numbers(mask_id)]   # model.numbers checks mask_id
-    sort = [np.argsort(m, kind="stable") for m in _unit_numbers(model, numbers)]
+    sort = [np.argsort(m.cpu().numpy(), kind="stable") for m in model.unit_numbers(mask_id)]
     layers = ["inputs"] + [f"hidden {l}" for l in range(1, len(sort) - 1)] + ["outputs"]
     names = ([f"{layers[0]}, by position in the ordering"] + [f"{name} units, by number" for name in layers[1:-1]]
              + [f"{layers[-1]}, by position in the ordering"])

@@ -111,6 +111,12 @@ def test_model_masks_are_those_of_its_numbers():
         assert torch.equal(model.layers[2].masks[j], dims[2].repeat_interleave(4, dim=0))     # d logits
         assert torch.equal(model.direct.masks[j], masks_from_numbers(model.numbers(j)[:1])[0]
                            .repeat_interleave(4, dim=0).repeat_interleave(3, dim=1))
+        # the same rule between units: each unit carries the number `unit_numbers` gives it
+        units = model.unit_numbers(j)
+        assert [len(m) for m in units] == [5 * 3, 7, 6, 5 * 4]
+        for l, layer in enumerate(model.layers):
+            keep = torch.gt if l == len(model.layers) - 1 else torch.ge
+            assert torch.equal(layer.masks[j].bool(), keep(units[l + 1][:, None], units[l][None, :]))
 
 
 # --- autoregressive property ------------------------------------------------------------------

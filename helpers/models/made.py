@@ -189,11 +189,21 @@ class MADE(nn.Module):
     def device(self):
         return self.orderings.device
 
+    @property
+    def dtype(self):
+        return self.layers[0].weight.dtype
+
     def numbers(self, mask_id=0):
         """Connectivity numbers [m0, m1, ..., mL] of one mask: m0 per data dimension, m_l per hidden unit."""
         mask_id = self._check_mask_id(mask_id)
         return [self.orderings[mask_id].argsort() + 1] + [getattr(self, f"numbers{l}")[mask_id]
                                                           for l in range(len(self.hidden_sizes))]
+
+    def unit_numbers(self, mask_id=0):
+        """The numbers of one mask per unit of every layer, inputs to outputs: each input and output unit
+        carries its dimension's number (m0), each hidden unit its own."""
+        m = self.numbers(mask_id)
+        return [m[0].repeat_interleave(self.in_units), *m[1:], m[0].repeat_interleave(self.out_units)]
 
     @property
     def mask_id(self):
@@ -224,12 +234,11 @@ class MADE(nn.Module):
 
     def _encode(self, x):
         """Network input for categories x (..., D): the bits (d = 2), one-hot blocks or thermometer codes."""
-        dtype = self.layers[0].weight.dtype
         if self.d == 2:
-            return x.to(dtype)
+            return x.to(self.dtype)
         if self.encoding == "one-hot":
-            return F.one_hot(x, self.d).flatten(-2).to(dtype)
-        return (x[..., None] >= self.thresholds).flatten(-2).to(dtype)
+            return F.one_hot(x, self.d).flatten(-2).to(self.dtype)
+        return (x[..., None] >= self.thresholds).flatten(-2).to(self.dtype)
 
     def network(self, h, mask_id=0):
         """Logits (B, D) for d = 2 or (B, D, d) from float network inputs h (B, D * in_units), one mask.
@@ -330,16 +339,15 @@ class MADE(nn.Module):
         return x.view(n, *self.input_shape)
 
     def _check_uniforms(self, uniforms, n):
-        dtype = self.layers[0].weight.dtype
         if uniforms is None:
-            return torch.rand(n, self.D, device=self.device, dtype=dtype)
+            return torch.rand(n, self.D, device=self.device, dtype=self.dtype)
         if not torch.is_tensor(uniforms) or not uniforms.dtype.is_floating_point:
             raise ValueError(f"uniforms must be a floating-point tensor of shape {(n, self.D)}, got {uniforms!r:.60}")
         if tuple(uniforms.shape) != (n, self.D):
             raise ValueError(f"uniforms must have shape {(n, self.D)}, got {tuple(uniforms.shape)}")
         if not ((uniforms >= 0) & (uniforms < 1)).all():   # NaN fails both comparisons
             raise ValueError("uniforms must lie in [0, 1) (no NaN): draw them with torch.rand")
-        return uniforms.to(self.device, dtype)
+        return uniforms.to(self.device, self.dtype)
 
     def _check_completion(self, n, given, known, mask_ids):
         """Validated given (n, D) and known (D,); the known dimensions must come first in every ordering used."""
@@ -390,9 +398,7 @@ class MADE(nn.Module):
           3. the output of position t + 1 reads only last-layer units numbered <= t, all final.
         """
         n, D = u.shape
-        m = self.numbers(mask_id)
-        unit_numbers = [m[0].repeat_interleave(self.in_units), *m[1:], m[0].repeat_interleave(self.out_units)]
-        sorted_numbers, perms = zip(*(m.sort(stable=True) for m in unit_numbers))
+        sorted_numbers, perms = zip(*(m.sort(stable=True) for m in self.unit_numbers(mask_id)))
         # first[l][t]: (sorted) index of layer l's first unit numbered >= t, so its units numbered t are
         # first[l][t]:first[l][t + 1] and those numbered < t are :first[l][t]
         first = [torch.searchsorted(m, torch.arange(D + 2, device=u.device)).tolist() for m in sorted_numbers[:-1]]
@@ -440,7 +446,7 @@ def dependencies(model, mask_id=0, h=None):
     a relaxed input at which the ReLUs are not all off), summed over the units of each dimension.
     """
     if h is None:
-        h = torch.rand(model.D * model.in_units, dtype=model.layers[0].weight.dtype, device=model.device)
+        h = torch.rand(model.D * model.in_units, dtype=model.dtype, device=model.device)
     jac = torch.autograd.functional.jacobian(lambda v: model.network(v[None], mask_id).reshape(-1), h,
                                              vectorize=True)
     return jac.reshape(model.D, -1, model.D, model.in_units).abs().sum((1, 3)) > 0
