@@ -26,7 +26,6 @@ import fcntl
 import json
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -80,35 +79,44 @@ def nll_per_image(model, images, n_masks, batch_size=1000):
     return total / len(images)
 
 
-# --- results.json: read-modify-write under a lock, replaced atomically -----------------------------
+# --- files: results.json and checkpoints, each replaced whole or not at all ---------------------------
+
+def write_atomically(path, write):
+    """`write(tmp)` into a temporary file beside `path`, then put it in place: a crash leaves the old file
+    whole, and a failed write leaves no temporary file behind."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_results():
+    """The results dict as last written (each write replaces the file whole, so a read needs no lock)."""
+    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+
 
 @contextlib.contextmanager
 def results_to_update():
-    """The results dict, written back (atomically, under a lock shared by parallel runs) on exit."""
+    """The results dict, written back on exit; the read and the write are under a lock shared by parallel runs."""
     HERE.mkdir(parents=True, exist_ok=True)
     with open(HERE / ".results.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        results = read_results()
         yield results
-        fd, tmp = tempfile.mkstemp(dir=HERE, prefix=".results-", suffix=".json")
-        with os.fdopen(fd, "w") as f:
-            json.dump(results, f, indent=1)
-        os.replace(tmp, RESULTS)
+        write_atomically(RESULTS, lambda tmp: tmp.write_text(json.dumps(results, indent=1)))
 
 
-def save_atomically(obj, path):
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+def save_checkpoint(obj, path):
+    write_atomically(path, lambda tmp: torch.save(obj, tmp))
 
 
 # --- select: the optimizer and learning rate ---------------------------------------------------------
 
 def select(data, device):
     """Train each candidate on each probe model for PROBE_EPOCHS epochs; keep the lowest mean validation NLL."""
-    probes = {}
-    with results_to_update() as results:
-        probes = results.get("selection", {}).get("probes", {})
+    probes = read_results().get("selection", {}).get("probes", {})
     for optimizer_name, lr in CANDIDATES:
         for name in PROBES:
             key = f"{optimizer_name} {lr} on {name}"
@@ -139,8 +147,7 @@ def select(data, device):
 # --- run: one configuration, early-stopped, resumable -------------------------------------------------
 
 def run(name, data, minutes, device):
-    with results_to_update() as results:
-        chosen = results.get("selection", {}).get("chosen")
+    chosen = read_results().get("selection", {}).get("chosen")
     if chosen is None:
         raise SystemExit("no optimizer chosen yet: run `python experiments/made_mnist.py select` first")
     torch.manual_seed(SETUP["seed"])
@@ -174,14 +181,14 @@ def run(name, data, minutes, device):
             clock[0] = time.time()
             if valid_loss < state["best_valid"]:
                 state["best_valid"], state["best_epoch"] = valid_loss, state["epoch"]
-                save_atomically(model.state_dict(), best)
+                save_checkpoint(model.state_dict(), best)
             if state["epoch"] - state["best_epoch"] >= SETUP["patience"]:
                 state["stopped_by"] = f"early stopping (no improvement in {SETUP['patience']} epochs)"
             elif state["epoch"] >= SETUP["max_epochs"]:
                 state["stopped_by"] = f"the cap of {SETUP['max_epochs']} epochs"
             elif time.time() > deadline:
                 state["stopped_by"] = f"the time budget ({minutes:g} min for the last session of the run)"
-            save_atomically(dict(model=model.state_dict(), optimizer=optimizer.state_dict(), state=state,
+            save_checkpoint(dict(model=model.state_dict(), optimizer=optimizer.state_dict(), state=state,
                                  labels=labels), last)
             print(f"{name} epoch {state['epoch']}: validation {valid_loss * D:.2f} nats per image, best "
                   f"{state['best_valid'] * D:.2f} at epoch {state['best_epoch']}", flush=True)

@@ -55,3 +55,17 @@ def test_a_checkpoint_of_another_configuration_is_left_untouched(experiment, tmp
     with pytest.raises(SystemExit, match=r"holds a run of .*'num_masks': 2.*not of 1x500-K4-random.*left untouched"):
         experiment.run("1x500-K4-random", data, 1, torch.device("cpu"))
     assert checkpoint.read_bytes() == before
+
+
+def test_a_failed_write_keeps_the_old_results_and_leaves_no_temporary_file(experiment, tmp_path):
+    experiment.RESULTS.write_text(json.dumps({"runs": {"1x500-K1-random": {"test_nll": 92.68}}}))
+    before = experiment.RESULTS.read_bytes()
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        with experiment.results_to_update() as results:
+            results["runs"]["1x500-K2-random"] = {"test_nll": object()}   # fails in json.dumps
+    assert experiment.RESULTS.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".results.lock", "results.json"]
+    with experiment.results_to_update() as results:
+        results["runs"]["1x500-K2-random"] = {"test_nll": 92.23}
+    assert experiment.read_results()["runs"]["1x500-K2-random"] == {"test_nll": 92.23}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".results.lock", "results.json"]
