@@ -12,10 +12,17 @@ evaluated once on the test images, as the exact mixture of all its K masks (and 
 
     python experiments/made_mnist.py select                 # optimizer and learning rate, on validation
     python experiments/made_mnist.py run 1x500-K1-random 1x500-K2-random --minutes 45
+    python experiments/made_mnist.py run 1x500-K8-random --seed 1 --patience 10
+    python experiments/made_mnist.py run 1x500-K8-random --optimizer Adagrad --lr 0.05
+    python experiments/made_mnist.py select 1x8000-K1-random --probe-epochs 3 --candidates Adam:3e-3 Adam:1e-3
     python experiments/made_mnist.py list
 
-`select` trains short probes of each candidate optimizer and learning rate and keeps the one with
-the lowest validation NLL; `run` uses it. Each epoch ends with a checkpoint in
+`select` trains short probes of each candidate optimizer and learning rate on the probe configurations
+(by default 1x500-K1-random and 1x500-K8-random, or the ones named) and keeps the one with the lowest
+mean validation NLL, for the width of the probes; `run` uses the choice made for its width, unless
+`--optimizer` and `--lr` name another (the run is then recorded under a name that says so).
+`--seed` changes the orderings, the connectivity, the initialization and the batches (seed 0 is
+the default; another seed is recorded as `NAME-seedS`). Each epoch ends with a checkpoint in
 experiments/made_mnist/checkpoints/ (git-ignored), so an interrupted run resumes where it stopped,
 with the same batches, and a run stopped by its time budget goes on when it is run again. Results go to experiments/made_mnist/results.json, which
 notebooks/05_made_paper_reproduction.ipynb reads; every field is read from the objects that ran.
@@ -43,23 +50,26 @@ D = 784
 
 SETUP = dict(batch_size=100, patience=30, max_epochs=1000, direct=True, seed=0)
 CONFIGS = {f"{len(hidden)}x{hidden[0]}-K{k}-{ordering}": dict(hidden_sizes=hidden, num_masks=k, ordering=ordering)
-           for hidden in ([500], [8000], [8000, 8000]) for k in (1, 2, 4, 8, 16, 32, 64)
+           for hidden in ([500], [8000], [8000, 8000]) for k in (1, 2, 4, 6, 8, 16, 32, 64)
            for ordering in ("random", "natural")}
+OPTIMIZERS = ("Adam", "Adagrad")
 # `select`: the candidates (the paper tried Adagrad at these rates) and the probe models they are tried on.
 CANDIDATES = [("Adam", 1e-3), ("Adam", 3e-3), ("Adagrad", 0.1), ("Adagrad", 0.05), ("Adagrad", 0.01), ("Adagrad", 0.005)]
 PROBES, PROBE_EPOCHS = ("1x500-K1-random", "1x500-K8-random"), 15
 
 
-def make_model(name):
+def make_model(name, seed=SETUP["seed"]):
     config = CONFIGS[name]
     return MADE((28, 28), 2, config["hidden_sizes"], ordering=None if config["ordering"] == "natural" else "random",
-                num_masks=config["num_masks"], seed=SETUP["seed"], direct=SETUP["direct"])
+                num_masks=config["num_masks"], seed=seed, direct=SETUP["direct"])
 
 
 def make_optimizer(model, optimizer, lr):
     if optimizer == "Adagrad":
         return torch.optim.Adagrad(model.parameters(), lr=lr, eps=1e-6)   # the paper's epsilon
-    return torch.optim.Adam(model.parameters(), lr=lr)
+    if optimizer == "Adam":
+        return torch.optim.Adam(model.parameters(), lr=lr)
+    raise ValueError(f"unknown optimizer {optimizer!r}: use one of {', '.join(OPTIMIZERS)} (spelled so)")
 
 
 def describe_run(model, optimizer):
@@ -68,6 +78,21 @@ def describe_run(model, optimizer):
     return dict(hidden_sizes=list(model.hidden_sizes), num_masks=model.num_masks,
                 ordering="natural" if natural else "random", direct=model.direct is not None,
                 optimizer=type(optimizer).__name__, lr=optimizer.defaults["lr"])
+
+
+def width(name):
+    """The hidden layers of a configuration, as its name writes them: '1x500'."""
+    return name.split("-")[0]
+
+
+def selection_key(name):
+    """Where the optimizer chosen for a configuration's width is kept in results.json."""
+    return "selection" if width(name) == "1x500" else f"selection-{width(name)}"
+
+
+def run_key(name, seed=SETUP["seed"], optimizer=None):
+    """The name a run is recorded under: the configuration, then what differs from the defaults."""
+    return name + (f"-{optimizer[0]}{optimizer[1]:g}" if optimizer else "") + (f"-seed{seed}" if seed != SETUP["seed"] else "")
 
 
 def nll_per_image(model, images, n_masks, batch_size=1000):
@@ -93,8 +118,31 @@ def write_atomically(path, write):
 
 
 def read_results():
-    """The results dict as last written (each write replaces the file whole, so a read needs no lock)."""
-    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    """The results dict as last written (each write replaces the file whole, so a read needs no lock).
+
+    A file that is not what this script writes stops the script before any training, naming the path and
+    the fault; the file is left as it is."""
+    if not RESULTS.exists():
+        return {}
+    def refuse(problem):
+        raise SystemExit(f"{RESULTS} {problem}; it is left untouched: mend it (git checkout it, or resolve the "
+                         f"merge) or move it away to start afresh")
+    try:
+        results = json.loads(RESULTS.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        refuse(f"is not valid JSON ({error})")
+    if not isinstance(results, dict):
+        refuse(f"holds a {type(results).__name__}, not an object of selections and runs")
+    for key, value in results.items():
+        if not isinstance(value, dict):
+            refuse(f"has {key!r} = {value!r}, not an object")
+        if key == "runs" and not all(isinstance(run, dict) and "test_nll" in run for run in value.values()):
+            refuse("has a run without its fields (each run is an object with a test_nll)")
+        if key.startswith("selection") and "chosen" in value and not (
+                isinstance(value["chosen"], dict) and value["chosen"].get("optimizer") in OPTIMIZERS
+                and isinstance(value["chosen"].get("lr"), (int, float))):
+            refuse(f"has {key}.chosen = {value['chosen']!r}, not an optimizer ({', '.join(OPTIMIZERS)}) and an lr")
+    return results
 
 
 @contextlib.contextmanager
@@ -114,62 +162,75 @@ def save_checkpoint(obj, path):
 
 # --- select: the optimizer and learning rate ---------------------------------------------------------
 
-def select(data, device):
-    """Train each candidate on each probe model for PROBE_EPOCHS epochs; keep the lowest mean validation NLL."""
-    probes = read_results().get("selection", {}).get("probes", {})
-    for optimizer_name, lr in CANDIDATES:
-        for name in PROBES:
-            key = f"{optimizer_name} {lr} on {name}"
-            if key in probes:
+def select(data, device, names=PROBES, epochs=PROBE_EPOCHS, candidates=CANDIDATES):
+    """Train each candidate on each probe model for `epochs` epochs; keep the lowest mean validation NLL.
+    The choice is kept for the probes' width (all probes have one width)."""
+    key = selection_key(names[0])
+    probes = read_results().get(key, {}).get("probes", {})
+    for optimizer_name, lr in candidates:
+        for name in names:
+            probe = f"{optimizer_name} {lr} on {name}"
+            if probe in probes:
                 continue
             torch.manual_seed(SETUP["seed"])
             model = make_model(name).to(device)
             optimizer = make_optimizer(model, optimizer_name, lr)
             start = time.time()
             result = train_epochs(model, BatchLoader(data.train, SETUP["batch_size"], shuffle=True, seed=SETUP["seed"]),
-                                  BatchLoader(data.valid, 1000), PROBE_EPOCHS, optimizer=optimizer, device=device,
+                                  BatchLoader(data.valid, 1000), epochs, optimizer=optimizer, device=device,
                                   progress=False)
-            probes[key] = dict(describe_run(model, optimizer), probe=name, epochs=PROBE_EPOCHS,
-                               valid_curve=[v * D for v in result.valid_losses[1:]],
-                               valid_nll=float(result.valid_losses[-1] * D), seconds=round(time.time() - start, 1))
-            print(f"{key}: validation NLL {probes[key]['valid_nll']:.2f} nats per image after {PROBE_EPOCHS} epochs "
-                  f"({probes[key]['seconds']:.0f} s)", flush=True)
+            probes[probe] = dict(describe_run(model, optimizer), probe=name, epochs=epochs,
+                                 valid_curve=[v * D for v in result.valid_losses[1:]],
+                                 valid_nll=float(result.valid_losses[-1] * D), seconds=round(time.time() - start, 1),
+                                 device=describe_device(device))
+            print(f"{probe}: validation NLL {probes[probe]['valid_nll']:.2f} nats per image after {epochs} epochs "
+                  f"({probes[probe]['seconds']:.0f} s)", flush=True)
             with results_to_update() as results:
-                results.setdefault("selection", {})["probes"] = probes
-    means = {(o, lr): np.mean([probes[f"{o} {lr} on {name}"]["valid_nll"] for name in PROBES]) for o, lr in CANDIDATES}
+                results.setdefault(key, {})["probes"] = probes
+    means = {(o, lr): np.mean([probes[f"{o} {lr} on {name}"]["valid_nll"] for name in names]) for o, lr in candidates}
     (optimizer_name, lr), best = min(means.items(), key=lambda item: item[1])
     with results_to_update() as results:
-        results["selection"].update(chosen=dict(optimizer=optimizer_name, lr=lr), mean_valid_nll=best,
-                                    rule=f"lowest mean validation NLL of {', '.join(PROBES)} after {PROBE_EPOCHS} epochs")
-    print(f"chosen: {optimizer_name} at lr {lr} (mean validation NLL {best:.2f} nats per image)")
+        results[key].update(chosen=dict(optimizer=optimizer_name, lr=lr), mean_valid_nll=best,
+                            rule=f"lowest mean validation NLL of {', '.join(names)} after {epochs} epochs")
+    print(f"chosen for {width(names[0])}: {optimizer_name} at lr {lr} (mean validation NLL {best:.2f} nats per image)")
 
 
 # --- run: one configuration, early-stopped, resumable -------------------------------------------------
 
-def run(name, data, minutes, device):
-    chosen = read_results().get("selection", {}).get("chosen")
-    if chosen is None:
-        raise SystemExit("no optimizer chosen yet: run `python experiments/made_mnist.py select` first")
-    torch.manual_seed(SETUP["seed"])
-    model = make_model(name).to(device)
-    optimizer = make_optimizer(model, chosen["optimizer"], chosen["lr"])
-    labels = describe_run(model, optimizer)
+def run(name, data, minutes, device, seed=SETUP["seed"], optimizer=None, patience=SETUP["patience"]):
+    """Train configuration `name` to early stopping (or its time budget), then test it once.
+
+    `optimizer`: an (optimizer name, learning rate) pair instead of the one chosen for the width."""
+    if optimizer is None:
+        chosen = read_results().get(selection_key(name), {}).get("chosen")
+        if chosen is None:
+            raise SystemExit(f"no optimizer chosen yet for {width(name)}: run `python experiments/made_mnist.py "
+                             f"select` first" + ("" if width(name) == "1x500" else f" (with a {width(name)} probe)")
+                             + ", or pass --optimizer and --lr")
+        optimizer_name, lr = chosen["optimizer"], chosen["lr"]
+    else:
+        optimizer_name, lr = optimizer
+    key = run_key(name, seed, optimizer)
+    torch.manual_seed(seed)
+    model = make_model(name, seed).to(device)
+    optimizer = make_optimizer(model, optimizer_name, lr)
+    labels = dict(describe_run(model, optimizer), seed=seed, patience=patience)
     state = dict(epoch=0, best_valid=math.inf, best_epoch=0, valid_curve=[], seconds=0.0, stopped_by=None)
     CHECKPOINTS.mkdir(parents=True, exist_ok=True)
-    last, best = CHECKPOINTS / f"{name}-last.pt", CHECKPOINTS / f"{name}-best.pt"
+    last, best = CHECKPOINTS / f"{key}-last.pt", CHECKPOINTS / f"{key}-best.pt"
     if last.exists():
         saved = torch.load(last, map_location=device, weights_only=False)
         if saved.get("labels") != labels:
-            raise SystemExit(f"{last} holds a run of {saved.get('labels')}, not of {name} as configured now "
-                             f"({labels}); it is left untouched: move it away to start {name} afresh")
+            raise SystemExit(f"{last} holds a run of {saved.get('labels')}, not of {key} as configured now "
+                             f"({labels}); it is left untouched: move it away to start {key} afresh")
         model.load_state_dict(saved["model"])   # with the step count, so the mask cycle resumes where it was
         optimizer.load_state_dict(saved["optimizer"])
         state = saved["state"]
         if state["stopped_by"] is not None and state["stopped_by"].startswith("the time budget"):
             state["stopped_by"] = None   # a new session of the run, with a budget of its own
-        print(f"{name}: resuming after epoch {state['epoch']} (best validation {state['best_valid'] * D:.2f})")
+        print(f"{key}: resuming after epoch {state['epoch']} (best validation {state['best_valid'] * D:.2f})")
     if state["stopped_by"] is None:
-        train = BatchLoader(data.train, SETUP["batch_size"], shuffle=True, seed=SETUP["seed"])
+        train = BatchLoader(data.train, SETUP["batch_size"], shuffle=True, seed=seed)
         train.epoch = state["epoch"]   # the batches an uninterrupted run would see
         deadline = time.time() + 60 * minutes
         clock = [time.time()]
@@ -182,15 +243,15 @@ def run(name, data, minutes, device):
             if valid_loss < state["best_valid"]:
                 state["best_valid"], state["best_epoch"] = valid_loss, state["epoch"]
                 save_checkpoint(model.state_dict(), best)
-            if state["epoch"] - state["best_epoch"] >= SETUP["patience"]:
-                state["stopped_by"] = f"early stopping (no improvement in {SETUP['patience']} epochs)"
+            if state["epoch"] - state["best_epoch"] >= patience:
+                state["stopped_by"] = f"early stopping (no improvement in {patience} epochs)"
             elif state["epoch"] >= SETUP["max_epochs"]:
                 state["stopped_by"] = f"the cap of {SETUP['max_epochs']} epochs"
             elif time.time() > deadline:
                 state["stopped_by"] = f"the time budget ({minutes:g} min for the last session of the run)"
             save_checkpoint(dict(model=model.state_dict(), optimizer=optimizer.state_dict(), state=state,
                                  labels=labels), last)
-            print(f"{name} epoch {state['epoch']}: validation {valid_loss * D:.2f} nats per image, best "
+            print(f"{key} epoch {state['epoch']}: validation {valid_loss * D:.2f} nats per image, best "
                   f"{state['best_valid'] * D:.2f} at epoch {state['best_epoch']}", flush=True)
             return state["stopped_by"] is not None
 
@@ -199,20 +260,52 @@ def run(name, data, minutes, device):
     model.load_state_dict(torch.load(best, map_location=device))
     counts = [k for k in (1, 2, 4, 8, 16, 32, 64) if k < model.num_masks] + [model.num_masks]
     by_masks = {str(k): nll_per_image(model, data.test, k) for k in counts}   # the test split, once per model
-    return dict(labels, epochs=state["epoch"], best_epoch=state["best_epoch"], stopped_by=state["stopped_by"],
-                device=describe_device(device), train_seconds=round(state["seconds"], 1),
-                batch_size=SETUP["batch_size"], patience=SETUP["patience"], seed=SETUP["seed"],
+    return key, dict(labels, configuration=name, epochs=state["epoch"], best_epoch=state["best_epoch"],
+                stopped_by=state["stopped_by"], device=describe_device(device), train_seconds=round(state["seconds"], 1),
+                batch_size=SETUP["batch_size"],
                 valid_nll=state["best_valid"] * D, valid_curve=state["valid_curve"],
                 test_nll=by_masks[str(model.num_masks)], test_nll_by_masks=by_masks)
+
+
+def candidate(text):
+    """An `--candidates` item, OPTIMIZER:LR."""
+    optimizer, _, lr = text.partition(":")
+    if optimizer not in OPTIMIZERS:
+        raise argparse.ArgumentTypeError(f"unknown optimizer {optimizer!r} in {text!r}: use one of {', '.join(OPTIMIZERS)}")
+    return optimizer, positive(lr)
+
+
+def positive(text):
+    value = float(text)
+    if not math.isfinite(value) and value != math.inf or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def threads(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=["select", "run", "list"])
-    parser.add_argument("names", nargs="*", help="configurations to run (see `list`)")
-    parser.add_argument("--minutes", type=float, default=math.inf, help="wall-time budget of each run, this session")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    args = parser.parse_args()
+    parser.add_argument("names", nargs="*", help="run: the configurations to run; select: the probe configurations "
+                                                  f"(default {' '.join(PROBES)}); see `list`")
+    parser.add_argument("--minutes", type=positive, default=math.inf, help="wall-time budget of each run, this session")
+    parser.add_argument("--threads", type=threads, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--seed", type=int, default=SETUP["seed"], help="run: orderings, connectivity, initialization "
+                                                                      "and batches (default %(default)s)")
+    parser.add_argument("--patience", type=int, default=SETUP["patience"], help="run: the look-ahead of early stopping, "
+                                                                              "in epochs (default %(default)s)")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, help="run: instead of the one chosen by select (with --lr)")
+    parser.add_argument("--lr", type=positive, help="run: the learning rate of --optimizer")
+    parser.add_argument("--probe-epochs", type=int, default=PROBE_EPOCHS, help="select: epochs of each probe")
+    parser.add_argument("--candidates", type=candidate, nargs="+", default=CANDIDATES,
+                        help="select: OPTIMIZER:LR pairs (default: Adam at 1e-3 and 3e-3, Adagrad at the paper's rates)")
+    args = parser.parse_intermixed_args()
     if args.command == "list":
         print("\n".join(CONFIGS))
         return
@@ -221,18 +314,25 @@ def main():
         parser.error(f"unknown configuration(s) {', '.join(unknown)}; see `python {parser.prog} list`")
     if args.command == "run" and not args.names:
         parser.error("name the configurations to run (see `list`)")
-    if not args.minutes > 0:
-        parser.error(f"--minutes must be positive, got {args.minutes}")
+    if (args.optimizer is None) != (args.lr is None):
+        parser.error("--optimizer and --lr go together")
+    if args.command == "select" and len({width(n) for n in args.names}) > 1:
+        parser.error(f"select chooses for one width at a time; got {', '.join(args.names)}")
+    if args.patience < 1 or args.probe_epochs < 1:
+        parser.error("--patience and --probe-epochs must be at least 1")
+    read_results()   # a damaged results file stops us here, before any training
     if args.threads:
         torch.set_num_threads(args.threads)
     device, data = default_device(), load_dataset("mnist")
     if args.command == "select":
-        select(data, device)
+        select(data, device, tuple(args.names) or PROBES, args.probe_epochs, args.candidates)
+        return
+    optimizer = (args.optimizer, args.lr) if args.optimizer else None
     for name in args.names:
-        result = run(name, data, args.minutes, device)
+        key, result = run(name, data, args.minutes, device, args.seed, optimizer, args.patience)
         with results_to_update() as results:
-            results.setdefault("runs", {})[name] = result
-        print(f"{name}: test NLL {result['test_nll']:.2f} nats per image after {result['epochs']} epochs (best "
+            results.setdefault("runs", {})[key] = result
+        print(f"{key}: test NLL {result['test_nll']:.2f} nats per image after {result['epochs']} epochs (best "
               f"{result['best_epoch']}), {result['train_seconds'] / 60:.1f} min, stopped by {result['stopped_by']}")
 
 

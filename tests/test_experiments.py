@@ -1,6 +1,7 @@
 """experiments/made_mnist.py: bad input gets a clear error, and an existing checkpoint is never touched by one."""
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,8 +30,15 @@ def experiment(tmp_path, monkeypatch):
 @pytest.mark.parametrize("args,message", [
     (["run", "1x500-K3-random"], "unknown configuration(s) 1x500-K3-random"),
     (["run"], "name the configurations to run"),
-    (["run", "1x500-K1-random", "--minutes", "0"], "--minutes must be positive, got 0.0"),
-    (["run", "1x500-K1-random", "--minutes", "-5"], "--minutes must be positive, got -5.0"),
+    (["run", "1x500-K1-random", "--minutes", "0"], "argument --minutes: must be a positive number, got 0"),
+    (["run", "1x500-K1-random", "--minutes", "-5"], "argument --minutes: must be a positive number, got -5"),
+    (["run", "1x500-K1-random", "--threads", "-2"], "argument --threads: must be at least 1, got -2"),
+    (["run", "1x500-K1-random", "--threads", "0"], "argument --threads: must be at least 1, got 0"),
+    (["run", "1x500-K1-random", "--optimizer", "SGD", "--lr", "0.1"], "argument --optimizer: invalid choice: 'SGD'"),
+    (["run", "1x500-K1-random", "--optimizer", "adagrad", "--lr", "0.1"], "invalid choice: 'adagrad'"),
+    (["run", "1x500-K1-random", "--optimizer", "Adagrad"], "--optimizer and --lr go together"),
+    (["select", "1x500-K1-random", "1x8000-K1-random"], "select chooses for one width at a time"),
+    (["select", "--candidates", "SGD:0.1"], "unknown optimizer 'SGD' in 'SGD:0.1'"),
 ])
 def test_bad_command_lines_are_refused_with_the_reason(args, message):
     result = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True)
@@ -69,3 +77,61 @@ def test_a_failed_write_keeps_the_old_results_and_leaves_no_temporary_file(exper
         results["runs"]["1x500-K2-random"] = {"test_nll": 92.23}
     assert experiment.read_results()["runs"]["1x500-K2-random"] == {"test_nll": 92.23}
     assert sorted(p.name for p in tmp_path.iterdir()) == [".results.lock", "results.json"]
+
+
+def test_options_may_follow_the_names():
+    """`run --minutes 45 NAME` parses (intermixed arguments), and reaches the data, not an argparse error."""
+    result = subprocess.run([sys.executable, str(SCRIPT), "run", "--minutes", "45", "1x500-K1-random", "--seed", "3",
+                             "--lr", "nan"], capture_output=True, text=True)
+    assert result.returncode == 2 and "argument --lr: must be a positive number, got nan" in result.stderr
+
+
+def test_unknown_optimizer_names_are_refused_not_run_as_adam(experiment):
+    model = experiment.make_model("1x500-K1-random")
+    with pytest.raises(ValueError, match="unknown optimizer 'SGD': use one of Adam, Adagrad"):
+        experiment.make_optimizer(model, "SGD", 0.1)
+    assert type(experiment.make_optimizer(model, "Adagrad", 0.1)).__name__ == "Adagrad"
+
+
+@pytest.mark.parametrize("text,problem", [
+    ("", "is not valid JSON"),
+    ("{", "is not valid JSON"),
+    ("<<<<<<< HEAD\n{}\n=======\n{}\n>>>>>>> other\n", "is not valid JSON"),
+    ("[]", "holds a list, not an object of selections and runs"),
+    ('{"selection": null}', "has 'selection' = None, not an object"),
+    ('{"runs": []}', "has 'runs' = [], not an object"),
+    ('{"runs": {"1x500-K1-random": {}}}', "has a run without its fields"),
+    ('{"selection": {"chosen": {"optimizer": "SGD", "lr": 0.1}}}', "has selection.chosen ="),
+])
+def test_a_damaged_results_file_stops_the_script_before_training_and_is_left_untouched(experiment, text, problem):
+    experiment.RESULTS.write_text(text)
+    with pytest.raises(SystemExit, match=re.escape(problem)) as error:
+        experiment.run("1x500-K1-random", None, 1, torch.device("cpu"))   # no data: it must stop before any
+    assert str(experiment.RESULTS) in str(error.value) and "left untouched" in str(error.value)
+    assert experiment.RESULTS.read_text() == text
+
+
+def test_the_command_line_checks_the_results_file_before_loading_data(experiment, monkeypatch):
+    """main() reads results.json first: a damaged file is named before MNIST is loaded or a model trained."""
+    experiment.RESULTS.write_text("{")
+    monkeypatch.setattr(experiment, "load_dataset", lambda name: pytest.fail("the data were loaded"))
+    monkeypatch.setattr(sys, "argv", ["made_mnist.py", "select"])
+    with pytest.raises(SystemExit, match="is not valid JSON"):
+        experiment.main()
+
+
+def test_runs_are_recorded_under_names_that_say_what_differs(experiment):
+    assert experiment.run_key("1x500-K8-random") == "1x500-K8-random"
+    assert experiment.run_key("1x500-K8-random", seed=2) == "1x500-K8-random-seed2"
+    assert experiment.run_key("1x500-K8-random", 0, ("Adagrad", 0.05)) == "1x500-K8-random-Adagrad0.05"
+    assert experiment.selection_key("1x8000-K1-random") == "selection-1x8000"
+    assert experiment.selection_key("1x500-K32-natural") == "selection"
+
+
+def test_a_seed_changes_orderings_connectivity_and_initialization(experiment):
+    torch.manual_seed(0)
+    a = experiment.make_model("1x500-K2-random", seed=0)
+    torch.manual_seed(1)
+    b = experiment.make_model("1x500-K2-random", seed=1)
+    assert not torch.equal(a.orderings, b.orderings) and not torch.equal(a.numbers0, b.numbers0)
+    assert not torch.equal(a.layers[0].weight, b.layers[0].weight)
