@@ -119,3 +119,17 @@ def test_local_branch_without_the_package_says_how_to_install(tmp_path):
     cell.write_text(_setup_cell())
     result = subprocess.run([str(python), str(cell)], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode != 0 and "run `make env`" in result.stderr
+
+
+def test_nbval_waits_long_enough_for_output_on_a_loaded_machine(tmp_path):
+    """notebooks/conftest.py raises nbval's 5 s wait for cell output on every notebook cell it collects
+    (nbval 0.11 keeps it in each item's `output_timeout`)."""
+    plugin = tmp_path / "report_waits.py"
+    plugin.write_text("def pytest_collection_finish(session):\n"
+                      "    print('waits:', sorted({getattr(i, 'output_timeout', None) for i in session.items}))\n")
+    result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                             "-p", "report_waits", "--nbval-lax", str(NOTEBOOKS[0])],
+                            cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    waits = result.stdout.split("waits: ")[1].splitlines()[0]
+    assert min(json.loads(waits)) >= 300, waits   # every cell waits far longer than nbval's 5 s
