@@ -24,8 +24,10 @@ mean validation NLL, for the width of the probes; `run` uses the choice made for
 `--seed` changes the orderings, the connectivity, the initialization and the batches (seed 0 is
 the default; another seed is recorded as `NAME-seedS`). Each epoch ends with a checkpoint in
 experiments/made_mnist/checkpoints/ (git-ignored), so an interrupted run resumes where it stopped,
-with the same batches, and a run stopped by its time budget goes on when it is run again. Results go to experiments/made_mnist/results.json, which
-notebooks/05_made_paper_reproduction.ipynb reads; every field is read from the objects that ran.
+with the same batches, and a run stopped by its time budget goes on when it is run again. Results go to
+experiments/made_mnist/results.json, and the test NLL of each image of each run to test_nlls/NAME.npy (for
+paired comparisons), which notebooks/05_made_paper_reproduction.ipynb reads; every field is read from the
+objects that ran.
 """
 import argparse
 import contextlib
@@ -45,6 +47,7 @@ from helpers.training import BatchLoader, default_device, describe_device, evalu
 
 HERE = Path(__file__).resolve().parent / "made_mnist"
 RESULTS = HERE / "results.json"
+TEST_NLLS = HERE / "test_nlls"   # one .npy per run: the test NLL of each image, for paired comparisons
 CHECKPOINTS = HERE / "checkpoints"
 D = 784
 
@@ -96,12 +99,11 @@ def run_key(name, seed=SETUP["seed"], optimizer=None):
 
 
 def nll_per_image(model, images, n_masks, batch_size=1000):
-    """Mean NLL in nats per image of the mixture of the model's first n_masks masks."""
+    """NLL in nats of each image (a float64 array) under the mixture of the model's first n_masks masks."""
     model.eval()
     with torch.no_grad():
-        total = sum(-model.log_prob(torch.as_tensor(images[i:i + batch_size]).to(model.device), n_masks=n_masks)
-                    .sum().item() for i in range(0, len(images), batch_size))
-    return total / len(images)
+        return torch.cat([-model.log_prob(torch.as_tensor(images[i:i + batch_size]).to(model.device), n_masks=n_masks)
+                          .cpu().double() for i in range(0, len(images), batch_size)]).numpy()
 
 
 # --- files: results.json and checkpoints, each replaced whole or not at all ---------------------------
@@ -158,6 +160,13 @@ def results_to_update():
 
 def save_checkpoint(obj, path):
     write_atomically(path, lambda tmp: torch.save(obj, tmp))
+
+
+def save_array(array, path):
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+    write_atomically(path, write)
 
 
 # --- select: the optimizer and learning rate ---------------------------------------------------------
@@ -259,7 +268,10 @@ def run(name, data, minutes, device, seed=SETUP["seed"], optimizer=None, patienc
                      optimizer=optimizer, device=device, progress=False, on_epoch_end=on_epoch_end)
     model.load_state_dict(torch.load(best, map_location=device))
     counts = [k for k in (1, 2, 4, 8, 16, 32, 64) if k < model.num_masks] + [model.num_masks]
-    by_masks = {str(k): nll_per_image(model, data.test, k) for k in counts}   # the test split, once per model
+    test_nlls = {k: nll_per_image(model, data.test, k) for k in counts}   # the test split, once per model
+    by_masks = {str(k): float(nlls.mean()) for k, nlls in test_nlls.items()}
+    TEST_NLLS.mkdir(parents=True, exist_ok=True)
+    save_array(test_nlls[model.num_masks].astype(np.float32), TEST_NLLS / f"{key}.npy")
     return key, dict(labels, configuration=name, epochs=state["epoch"], best_epoch=state["best_epoch"],
                 stopped_by=state["stopped_by"], device=describe_device(device), train_seconds=round(state["seconds"], 1),
                 batch_size=SETUP["batch_size"],

@@ -24,6 +24,7 @@ def experiment(tmp_path, monkeypatch):
     monkeypatch.setattr(module, "HERE", tmp_path)
     monkeypatch.setattr(module, "RESULTS", tmp_path / "results.json")
     monkeypatch.setattr(module, "CHECKPOINTS", tmp_path / "checkpoints")
+    monkeypatch.setattr(module, "TEST_NLLS", tmp_path / "test_nlls")
     return module
 
 
@@ -135,3 +136,13 @@ def test_a_seed_changes_orderings_connectivity_and_initialization(experiment):
     b = experiment.make_model("1x500-K2-random", seed=1)
     assert not torch.equal(a.orderings, b.orderings) and not torch.equal(a.numbers0, b.numbers0)
     assert not torch.equal(a.layers[0].weight, b.layers[0].weight)
+
+
+def test_a_run_records_each_test_image_nll_for_paired_comparisons(experiment, tmp_path):
+    images = np.random.RandomState(0).randint(0, 2, (30, 28, 28)).astype(np.uint8)
+    data = Dataset("mnist", images, images[:20], d=2, shape=(28, 28), valid=images[:10])
+    key, result = experiment.run("1x500-K2-random", data, 1e-4, torch.device("cpu"), seed=3, optimizer=("Adam", 1e-3))
+    assert key == "1x500-K2-random-Adam0.001-seed3" and result["seed"] == 3 and result["epochs"] == 1
+    nlls = np.load(tmp_path / "test_nlls" / f"{key}.npy")
+    assert nlls.shape == (20,) and nlls.mean() == pytest.approx(result["test_nll"], rel=1e-6)
+    assert result["test_nll_by_masks"]["2"] == result["test_nll"]
