@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ._checks import as_categories, check_integer
 from .download import DATA_DIR, CorruptDataError, DataNotFoundError, data_dirs, fetch, find_local
 from .shapes import generate_shapes
 
@@ -125,8 +126,11 @@ def _load_image_2d(name, filename, d, n, seed):
 
 
 def pair_frequencies(pairs, d):
-    """Empirical p(x0 = i, x1 = j) of an (N, 2) array of pairs, as a (d, d) table."""
-    pairs = np.asarray(pairs)
+    """Empirical p(x0 = i, x1 = j) of an (N, 2) array of pairs with values in [0, d - 1], as a (d, d) table."""
+    d = check_integer(d, "d", 1, "the number of categories")
+    pairs = as_categories(np.asarray(pairs), d, (2,), "pairs").numpy()
+    if pairs.ndim != 2 or len(pairs) == 0:
+        raise ValueError(f"pairs must be a non-empty (N, 2) array of pairs (x0, x1), got shape {pairs.shape}")
     return np.bincount(pairs[:, 0] * d + pairs[:, 1], minlength=d * d).reshape(d, d) / len(pairs)
 
 
