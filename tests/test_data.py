@@ -48,6 +48,14 @@ def test_splits_are_deterministic_and_sized(name):
     assert repr(ds) == f"Dataset({name!r}: train={train}, valid={valid}, test={test}, d={ds.d}, shape={ds.shape})"
 
 
+def test_dataset_splits_are_keyword_only():
+    pairs = np.zeros((4, 2), dtype=int)
+    with pytest.raises(TypeError, match="positional"):   # (train, valid, test) or (train, test)? Neither is taken.
+        data.Dataset("toy", pairs, pairs[:1], pairs[:2], d=2, shape=(2,))
+    ds = data.Dataset("toy", test=pairs[:1], valid=pairs[:2], train=pairs, d=2, shape=(2,))
+    assert (len(ds.train), len(ds.valid), len(ds.test)) == (4, 2, 1)
+
+
 def _course_sample_data_1():
     # The course's own code (deepul, homework 1), verbatim but for names.
     count = 1000
