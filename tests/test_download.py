@@ -356,3 +356,62 @@ def test_a_corrupt_file_in_a_read_only_cache_is_not_said_to_be_removed(folders, 
         download.fetch("tiny.bin", _read_bytes)
     assert "Removed" not in capsys.readouterr().out
     assert files_under(cache) == ["tiny.bin"]
+
+
+# --------------------------------------------------------------------------------------------------
+# what is no readable file in $HELPERS_DATA_DIR (reliability issue, cases 9 and 17)
+
+
+def _cache_holds_a_good_copy(cache):
+    cache.mkdir()
+    (cache / "tiny.bin").write_bytes(b"tiny content")
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda user: os.symlink(user / "tiny.bin", user / "tiny.bin"), "Too many levels of symbolic links"),
+    (lambda user: (user / "tiny.bin").mkdir(), None),
+])
+def test_a_symlink_loop_or_a_folder_in_the_users_folder_does_not_hide_the_cached_copy(folders, make, reason):
+    cache, user = folders
+    _cache_holds_a_good_copy(cache)
+    make(user)
+    match = (re.escape(f"Skipping {user}: cannot read {user / 'tiny.bin'} ({reason})") if reason else
+             re.escape(f"Skipping {user / 'tiny.bin'}: it is a folder, not a regular file"))
+    with pytest.warns(UserWarning, match=match):
+        assert download.find_local("tiny.bin") == [cache / "tiny.bin"]
+
+
+def test_an_over_long_users_folder_does_not_hide_the_cached_copy(folders, monkeypatch):
+    cache, _ = folders
+    _cache_holds_a_good_copy(cache)
+    monkeypatch.setenv("HELPERS_DATA_DIR", "/" + "x" * 300)
+    with pytest.warns(UserWarning, match=r"cannot read .*\(File name too long\).*HELPERS_DATA_DIR"):
+        assert download.find_local("tiny.bin") == [cache / "tiny.bin"]
+
+
+def test_a_named_pipe_in_the_users_folder_is_skipped_not_waited_on(folders):
+    cache, user = folders
+    _cache_holds_a_good_copy(cache)
+    fifo = user / "tiny.bin"
+    os.mkfifo(fifo)
+    found = []
+    search = threading.Thread(target=lambda: found.append(download.find_local("tiny.bin")), daemon=True)
+    with pytest.warns(UserWarning, match=re.escape(f"Skipping {fifo}: it is a named pipe (FIFO), not a regular file")):
+        search.start()
+        search.join(30)   # a guard only: the search takes milliseconds, or waits for a writer forever
+    if search.is_alive():   # it opened the pipe: a writer lets it go, so that no thread is left waiting
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        search.join(30)
+    assert found == [[cache / "tiny.bin"]]
+
+
+def test_a_users_folder_that_is_a_file_is_named_as_such(folders, monkeypatch):
+    cache, user = folders
+    register(monkeypatch, "tiny.bin", dead_url("tiny.bin"), b"tiny content")
+    (user / "tiny.bin").write_bytes(b"tiny content")
+    monkeypatch.setenv("HELPERS_DATA_DIR", str(user / "tiny.bin"))
+    with pytest.raises(NotADirectoryError, match=re.escape(f"HELPERS_DATA_DIR is {user / 'tiny.bin'}, which is a "
+                                                           f"file, not a folder: set it to the folder") + ".*" +
+                       re.escape(f"(such as {user})")):
+        download.fetch("tiny.bin", _read_bytes)
+    assert files_under(cache) == []   # nothing downloaded
