@@ -7,6 +7,7 @@ whose public copies differ in bytes but not in content), and only then moved int
 partial or corrupt is ever left in the cache. Downloads of one file are serialized between processes
 (a lock per file), and each has an overall deadline.
 """
+import errno
 import os
 import shutil
 import stat
@@ -185,11 +186,18 @@ def _download(filename, parse):
             f"{filename} is not in {places}, and downloading it from {remote.url} failed ({err}).\n"
             f"Download it by hand from that address and put it in {DATA_DIR} "
             f"(or in a folder named by the environment variable HELPERS_DATA_DIR).") from None
-    except PermissionError as err:
+    except OSError as err:
+        # Named by its strerror only: the path in it is a lock or staging file of the cache, not the user's.
+        if isinstance(err, PermissionError) or err.errno == errno.EROFS:
+            fix = f"Make {DATA_DIR} writable, or download {remote.url} by hand into a folder you can write"
+        elif err.errno in (errno.ENOSPC, errno.EDQUOT):
+            fix = f"Free some space on its disk, or download {remote.url} by hand into a folder on another disk"
+        else:
+            raise
         raise DataNotFoundError(
-            f"Cannot write into the cache {DATA_DIR} ({err}), so {filename} cannot be downloaded (or a corrupt "
-            f"copy replaced) there. Make {DATA_DIR} writable, or download {remote.url} by hand into a folder "
-            f"you can write and set the environment variable HELPERS_DATA_DIR to that folder.") from None
+            f"Cannot write into the cache {DATA_DIR} ({err.strerror}), so {filename} cannot be downloaded (or a "
+            f"corrupt copy replaced) there; nothing partial is left. {fix} and set the environment variable "
+            f"HELPERS_DATA_DIR to that folder.") from None
 
 
 @contextmanager

@@ -1,6 +1,7 @@
 import errno
 import hashlib
 import http.server
+import io
 import os
 import pathlib
 import re
@@ -105,8 +106,9 @@ def _read_bytes(path):
     return path.read_bytes()
 
 
-def _denied(path):
-    return PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+def _refused(path, code=errno.EACCES):
+    """The OSError that the OS raises for `code` on `path` (a PermissionError for EACCES)."""
+    return OSError(code, os.strerror(code), str(path))
 
 
 def _strictly_inside(path, folder):
@@ -125,18 +127,19 @@ def make_unreadable(monkeypatch, folder):
 
         def guarded(self, *args, _original=original, **kwargs):
             if _strictly_inside(self, folder):
-                raise _denied(self)
+                raise _refused(self)
             return _original(self, *args, **kwargs)
         monkeypatch.setattr(pathlib.Path, name, guarded)
 
 
-def make_read_only(monkeypatch, folder):
+def make_read_only(monkeypatch, folder, code=errno.EACCES):
     """Make `folder` behave as a read-only folder: what would create, change or remove anything in it
-    raises the PermissionError that the OS would raise (the tests run as root, whom chmod does not stop)."""
+    raises the OSError `code` that the OS would raise (the tests run as root, whom chmod does not stop):
+    EACCES for a folder this user may not write, EROFS for one on a read-only file system."""
     def guard(original, writes=lambda *args, **kwargs: True):
         def guarded(path, *args, **kwargs):
             if _strictly_inside(path, folder) and writes(*args, **kwargs):
-                raise _denied(path)
+                raise _refused(path, code)
             return original(path, *args, **kwargs)
         return guarded
     for name in ("mkdir", "unlink", "remove", "rmdir", "rename", "replace"):
@@ -343,6 +346,42 @@ def test_a_read_only_cache_names_the_folder_and_the_fix(folders, monkeypatch):
         download.fetch("tiny.bin", _read_bytes)
     message = str(err.value)
     assert f"Make {cache} writable" in message and url in message and "HELPERS_DATA_DIR" in message
+    assert files_under(cache) == []
+
+
+def test_a_cache_on_a_read_only_file_system_names_the_file_the_folder_and_the_fix(folders, monkeypatch):
+    cache, _ = folders
+    url = dead_url("tiny.bin")
+    register(monkeypatch, "tiny.bin", url, b"tiny content")
+    cache.mkdir()
+    make_read_only(monkeypatch, cache, errno.EROFS)
+    with pytest.raises(DataNotFoundError) as err:
+        download.fetch("tiny.bin", _read_bytes)
+    message = str(err.value)
+    assert message.startswith(f"Cannot write into the cache {cache} (Read-only file system), so tiny.bin cannot")
+    assert f"Make {cache} writable" in message and url in message and "HELPERS_DATA_DIR" in message
+    assert ".partial" not in message   # the lock file, which the OSError named
+    assert files_under(cache) == []
+
+
+class _FullDisk(io.FileIO):
+    def write(self, data):
+        raise _refused(self.name, errno.ENOSPC)
+
+
+def test_a_full_disk_during_a_download_names_the_file_the_folder_and_the_fix_and_leaves_nothing(
+        folders, server, monkeypatch):
+    cache, _ = folders
+    handler, base = server
+    handler.files["/tiny.bin"] = b"tiny content"
+    register(monkeypatch, "tiny.bin", base + "/tiny.bin", b"tiny content")
+    monkeypatch.setattr(download, "open", lambda path, mode: _FullDisk(path, mode), raising=False)  # _get's open
+    with pytest.raises(DataNotFoundError) as err:
+        download.fetch("tiny.bin", _read_bytes)
+    message = str(err.value)
+    assert message.startswith(f"Cannot write into the cache {cache} (No space left on device), so tiny.bin cannot")
+    assert "Free some space" in message and base + "/tiny.bin" in message and "HELPERS_DATA_DIR" in message
+    assert ".partial" not in message   # the staged file, which the OSError named
     assert files_under(cache) == []
 
 
