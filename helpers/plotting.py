@@ -9,6 +9,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.backend_bases import FigureCanvasBase
 from matplotlib.collections import LineCollection
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
@@ -26,8 +27,24 @@ MAX_DRAWN_UNITS = 12      # plot_made_connectivity: units per layer that can sti
 # --- shared: inputs checked before drawing, figures closed after showing ------------------------
 
 def _check_save_path(save_path):
-    if save_path is not None and not Path(save_path).parent.is_dir():
-        raise FileNotFoundError(f"cannot save the figure to {save_path}: the folder {Path(save_path).parent} "
+    """Before drawing: `save_path` must name a file, of a format matplotlib writes, in a folder that exists.
+
+    Matplotlib itself would append .png to a folder's name or a name without extension, and refuse an
+    unknown extension only once the figure is drawn.
+    """
+    if save_path is None:
+        return
+    path = Path(save_path)
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot save the figure to {save_path}: it is a folder; name the file to write in "
+                                f"it, e.g. {path / 'figure.png'}")
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if path.suffix[1:].lower() not in formats:
+        found = f"the extension {path.suffix!r} is no format matplotlib writes" if path.suffix else "it has no extension"
+        raise ValueError(f"cannot save the figure to {save_path}: {found}; end it with one of "
+                         f"{', '.join('.' + f for f in sorted(formats))} (.png for the notebooks)")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot save the figure to {save_path}: the folder {path.parent} "
                                 f"does not exist; create it first (os.makedirs)")
 
 

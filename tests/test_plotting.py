@@ -10,6 +10,7 @@ from helpers import plotting
 from helpers.models import MADE, DiscretizedLogisticMixture
 from helpers.models.made import masks_from_numbers, reachability
 from helpers.training import TrainingResult
+from test_download import files_under
 
 PNG_HEADER = b"\x89PNG\r\n\x1a\n"
 RNG = np.random.default_rng(0)
@@ -76,6 +77,23 @@ def test_saving_into_a_missing_folder_names_it_before_drawing(name, tmp_path):
     with pytest.raises(FileNotFoundError, match="no_such_folder.* does not exist"):
         CALLS[name](save_path=folder / "figure.png")
     assert not folder.exists()
+
+
+@pytest.mark.parametrize("name", CALLS)
+def test_saving_to_a_folder_or_an_unknown_format_is_refused_before_drawing(name, tmp_path, monkeypatch):
+    monkeypatch.setattr(plt, "subplots", None)   # drawing would fail on it with a TypeError
+    with pytest.raises(IsADirectoryError, match=f"{tmp_path}: it is a folder; name the file .* e.g. .*figure.png"):
+        CALLS[name](save_path=tmp_path)
+    for path, found in [("figure.pgn", "the extension '.pgn' is no format matplotlib writes"),
+                        ("figure", "it has no extension")]:
+        with pytest.raises(ValueError, match=f"{found}; end it with one of .*\\.png"):
+            CALLS[name](save_path=tmp_path / path)
+    assert files_under(tmp_path) == []
+
+
+def test_a_save_path_extension_in_capitals_is_accepted(tmp_path, shown):
+    plotting.plot_1d_distribution(DATA, PROBS, save_path=tmp_path / "figure.PNG")
+    assert (tmp_path / "figure.PNG").read_bytes()[:8] == PNG_HEADER
 
 
 def test_many_figures_neither_warn_nor_stay_open():
