@@ -240,6 +240,10 @@ def plot_mixture(train_data, model, title=None, save_path=None):
     if not hasattr(model, "component_distributions"):
         raise TypeError(f"model must be a DiscretizedLogisticMixture, got {type(model).__name__}")
     x = _as_categories(train_data, model.d, "train_data")
+    broken = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+    if broken:
+        raise ValueError(f"the model's {', '.join(broken)} hold NaN or infinite values, which draw nothing (as after a "
+                         f"diverged training): train it again, e.g. with a lower learning rate")
     components = model.component_distributions()
     means = _as_numpy(model.means).astype(np.float64)
     scales = np.exp(_as_numpy(model.log_scales).astype(np.float64))
@@ -272,9 +276,9 @@ def plot_2d_distributions(tables, title=None, save_path=None):
     tables = {name: _as_numpy(t).astype(np.float64) for name, t in tables.items()}
     shapes = {name: t.shape for name, t in tables.items()}
     for name, t in tables.items():
-        if t.ndim != 2 or t.size == 0 or not np.isfinite(t).all() or t.min() < 0:
-            raise ValueError(f"tables[{name!r}] must be a non-empty 2-D table of probabilities (finite, >= 0), "
-                             f"got shape {t.shape}" + (f", values in [{t.min():g}, {t.max():g}]" if t.size else ""))
+        if t.ndim != 2 or t.size == 0:
+            raise ValueError(f"tables[{name!r}] must be a non-empty 2-D table of probabilities, got shape {t.shape}")
+        _as_probabilities(t.reshape(-1), f"tables[{name!r}]")   # the colour bars say "probability"
     if len(set(shapes.values())) > 1:
         raise ValueError(f"the tables have different shapes {shapes}: all must cover the same categories")
 

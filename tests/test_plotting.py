@@ -17,7 +17,8 @@ RNG = np.random.default_rng(0)
 IMAGES = (RNG.random((12, 6, 6)) > 0.5).astype(np.float32)
 DATA = RNG.integers(0, 10, 200)
 PROBS = np.full(10, 0.1)
-TABLE = RNG.random((8, 8)) / 32
+TABLE = RNG.random((8, 8))
+TABLE /= TABLE.sum()
 RESULT = TrainingResult(np.linspace(1.0, 0.5, 30), np.linspace(1.2, 0.6, 11), best_epoch=7, test_loss=0.62)
 
 
@@ -25,10 +26,11 @@ def small_made(**kwargs):
     return MADE((3,), 2, [5, 5], ordering=[2, 0, 1], seed=1, **kwargs)
 
 
-def mixture():
+def mixture(**parameters):
     model = DiscretizedLogisticMixture(10, 3)
     with torch.no_grad():
-        model.logits.copy_(torch.tensor([0.5, -0.2, 0.1]))
+        for name, value in {"logits": [0.5, -0.2, 0.1], **parameters}.items():
+            getattr(model, name).copy_(torch.tensor(value))
     return model
 
 
@@ -144,11 +146,17 @@ def test_image_grid_takes_tensors_and_bools(shown):
     (lambda: plotting.plot_made_masks(small_made(), mask_id=1), r"mask_id .* must be an integer in \[0, 0\]"),
     (lambda: plotting.plot_made_connectivity(small_made(), mask_id=-1), r"mask_id .* must be an integer in \[0, 0\]"),
     (lambda: plotting.plot_2d_distributions({}), "non-empty dict"),
-    (lambda: plotting.plot_2d_distributions({"true": TABLE, "learned": TABLE[:5]}),
+    (lambda: plotting.plot_2d_distributions({"true": TABLE, "learned": TABLE[:5] / TABLE[:5].sum()}),
      r"different shapes .*\(8, 8\).*\(5, 8\)"),
     (lambda: plotting.plot_2d_distributions({"true": np.zeros((0, 3))}), r"non-empty 2-D table .* shape \(0, 3\)"),
     (lambda: plotting.plot_2d_distributions({"true": TABLE[0]}), r"tables\['true'\] must be a non-empty 2-D table"),
-    (lambda: plotting.plot_2d_distributions({"true": -TABLE}), r"finite, >= 0"),
+    (lambda: plotting.plot_2d_distributions({"true": -TABLE}), r"tables\['true'\] must hold probabilities \(finite"),
+    (lambda: plotting.plot_2d_distributions({"true": TABLE, "counts": 6400 * TABLE}),
+     r"tables\['counts'\] sums to 6400, not 1: pass probabilities, not counts"),
+    (lambda: plotting.plot_2d_distributions({"true": np.full((2, 2), np.nan)}), r"must hold probabilities \(finite"),
+    (lambda: plotting.plot_mixture(DATA, mixture(means=[1.0, np.nan, 5.0])), r"the model's means hold NaN or infinite"),
+    (lambda: plotting.plot_mixture(DATA, mixture(logits=[np.nan] * 3)),
+     r"the model's logits hold NaN .* diverged training"),
     (lambda: plotting.plot_image_rows({}), "non-empty dict"),
     (lambda: plotting.plot_image_rows({"a": IMAGES[:4]}, captions={"a": ["x", "y"]}),
      r"captions\['a'\] has 2 captions for the 4 images of that row"),
@@ -245,6 +253,7 @@ def test_mixture_components_add_up_and_show_their_parameters(shown):
 def test_2d_panels_have_their_own_clipped_colour_scale(shown):
     noisy = TABLE.copy()
     noisy[0, 0] = 1.0   # one outlier would dim a shared scale
+    noisy /= noisy.sum()
     plotting.plot_2d_distributions({"true": TABLE, "noisy": noisy})
     images = [ax.images[0] for ax in shown[0].axes if ax.images]
     assert [im.norm.vmax for im in images] == [np.percentile(TABLE, 99.5), np.percentile(noisy, 99.5)]
