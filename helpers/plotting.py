@@ -20,6 +20,7 @@ from .models.made import masks_from_numbers, reachability
 
 NLL_LABEL = "NLL (nats per dimension)"
 COLOUR_PERCENTILE = 99.5  # plot_2d_distributions: each panel's colour scale tops out at this percentile of it
+MAX_CATEGORIES = 1000     # plot_1d_distribution: the figure is about 900 pixels wide, so more bars are sub-pixel
 MAX_ROW_IMAGES = 12       # plot_image_rows: columns beyond this are unreadable on GitHub (10 read best)
 MAX_DRAWN_UNITS = 12      # plot_made_connectivity: units per layer that can still be drawn legibly
 
@@ -40,7 +41,8 @@ def _check_save_path(save_path):
                                 f"it, e.g. {path / 'figure.png'}")
     formats = FigureCanvasBase.get_supported_filetypes()
     if path.suffix[1:].lower() not in formats:
-        found = f"the extension {path.suffix!r} is no format matplotlib writes" if path.suffix else "it has no extension"
+        found = f"the extension {path.suffix!r} is no format matplotlib writes" if path.suffix else \
+            "it has no extension"
         raise ValueError(f"cannot save the figure to {save_path}: {found}; end it with one of "
                          f"{', '.join('.' + f for f in sorted(formats))} (.png for the notebooks)")
     if not path.parent.is_dir():
@@ -196,7 +198,7 @@ def plot_1d_distribution(train_data, probs=None, d=None, title=None, save_path=N
         all over the same d categories.
     d: the number of categories when `probs` is None (default: the largest value + 1); if both are
         given they must agree. The x axis spans [−0.5, d − 0.5], so a data-only plot and a learned
-        plot of the same data cover the same range.
+        plot of the same data cover the same range. At most MAX_CATEGORIES.
     """
     _check_save_path(save_path)
     if probs is not None and not isinstance(probs, dict):
@@ -214,7 +216,14 @@ def plot_1d_distribution(train_data, probs=None, d=None, title=None, save_path=N
     elif probs:
         d = len(next(iter(probs.values())))
     x = _as_categories(train_data, d, "train_data")
-    d = d or int(x.max()) + 1
+    if d is None:
+        d = int(x.max()) + 1
+        if d > MAX_CATEGORIES:   # a stray value, most likely: drawing up to it could take minutes, or all memory
+            raise ValueError(f"train_data's largest value is {d - 1}, so the plot would cover {d} categories, more "
+                             f"than the {MAX_CATEGORIES} a figure can show: pass d, the number of categories, and "
+                             f"values beyond it are named")
+    elif d > MAX_CATEGORIES:
+        raise ValueError(f"d = {d} categories are more than the {MAX_CATEGORIES} a figure can show")
     edges = np.arange(d + 1) - 0.5
 
     fig, ax = plt.subplots(figsize=(7.5, 3.8), layout="constrained")
