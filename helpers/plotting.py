@@ -17,6 +17,7 @@ from torchvision.utils import make_grid
 
 from ._checks import check_integer
 from .models.made import masks_from_numbers, reachability
+from .training import TrainingDiverged
 
 NLL_LABEL = "NLL (nats per dimension)"
 COLOUR_PERCENTILE = 99.5  # plot_2d_distributions: each panel's colour scale tops out at this percentile of it
@@ -126,6 +127,10 @@ def plot_training(result, title=None, save_path=None, ylim=None, log_epochs=Fals
     (at the last epoch if `best_epoch` is None). Without validation losses the epochs cannot be told
     apart, so the x axis counts batches, and `best_epoch` must be None.
 
+    `result` may also be the `TrainingDiverged` that train_epochs and fit raise: its losses until the
+    divergence, the last epoch's first batches included, and a dotted line at the batch that diverged.
+    Diverged in its first epoch, whose length is then unknown, the x axis counts batches.
+
     ylim: (bottom, top), to zoom in on the end of training, which the first losses would squash.
     log_epochs: a log epoch axis, for long runs (e.g. 1000 full-batch epochs) whose end a linear axis
         squashes into a sliver. The axis starts at the first batch (epoch 1 for full-batch runs); the
@@ -135,28 +140,35 @@ def plot_training(result, title=None, save_path=None, ylim=None, log_epochs=Fals
         raise TypeError(f"plot_training takes the TrainingResult that train_epochs and fit return, got "
                         f"{type(result).__name__}: call plot_training(result), not plot_training(*result)")
     _check_save_path(save_path)
+    diverged = isinstance(result, TrainingDiverged)
+    best_epoch, test_loss = (None, None) if diverged else (result.best_epoch, result.test_loss)
     train = _as_numpy(result.train_losses).astype(np.float64)
     valid = _as_numpy(result.valid_losses).astype(np.float64)
     if train.ndim != 1 or len(train) == 0 or valid.ndim != 1:
         raise ValueError(f"result must hold 1-D losses, at least one training loss: got train_losses of shape "
-                         f"{train.shape}, valid_losses of shape {valid.shape}")
+                         f"{train.shape}, valid_losses of shape {valid.shape}"
+                         + (" (the training diverged at its first batch)" if diverged and len(train) == 0 else ""))
+    batches = np.arange(1, len(train) + 2)   # of each loss, and of the next batch: the one that diverged
     if len(valid) == 0:
-        if result.best_epoch is not None:
+        if best_epoch is not None:
             raise ValueError("result.best_epoch is set but there are no validation losses to place epochs on the axis")
-        epochs, steps, unit = len(train), np.arange(1, len(train) + 1), "batch"
+        epochs, positions, unit = len(train), batches, "batch"
+    elif diverged and len(valid) == 1:
+        epochs, positions, unit = 0, batches, "batch"
     else:
         epochs = len(valid) - 1
-        if epochs < 1 or len(train) % epochs:
+        complete = len(train) - (result.batch - 1 if diverged else 0)   # not the diverged epoch's first batches
+        if epochs < 1 or complete % epochs:
             raise ValueError(f"result has {len(train)} training losses and {len(valid)} validation losses: expected "
                              f"one validation loss before training and one per epoch, and as many batches in every "
                              f"epoch")
-        steps, unit = np.arange(1, len(train) + 1) * epochs / len(train), "epoch"
-    selected = None if result.best_epoch is None else check_integer(
-        result.best_epoch, "result.best_epoch", 0, "the epoch whose model was kept", epochs)
+        positions, unit = batches * epochs / complete, "epoch"
+    steps = positions[:-1]
+    selected = None if best_epoch is None else check_integer(
+        best_epoch, "result.best_epoch", 0, "the epoch whose model was kept", epochs)
     if log_epochs and selected == 0:
         raise ValueError("result.best_epoch is 0 (the untrained model), which a log epoch axis cannot show: "
                          "use log_epochs=False")
-    test_loss = result.test_loss
     if test_loss is not None and not np.isfinite(test_loss):
         raise ValueError(f"result.test_loss must be a finite number or None, got {test_loss!r}")
 
@@ -168,6 +180,9 @@ def plot_training(result, title=None, save_path=None, ylim=None, log_epochs=Fals
                 label="validation (per epoch)" if log_epochs else "validation (before training,\nthen per epoch)")
     if selected is not None:
         ax.axvline(selected, color="0.35", linestyle="--", linewidth=1, label=f"selected epoch ({selected})")
+    if diverged:
+        ax.axvline(positions[-1], color="C3", linestyle=":", linewidth=1.2,
+                   label=f"diverged (epoch {result.epoch},\nbatch {result.batch})")
     if test_loss is not None:
         ax.plot([epochs if selected is None else selected], [test_loss], "*", color="C3", markersize=13,
                 label=f"test (selected model):\n{test_loss:.4f}")

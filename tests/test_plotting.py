@@ -9,7 +9,7 @@ from matplotlib.collections import LineCollection
 from helpers import plotting
 from helpers.models import MADE, DiscretizedLogisticMixture
 from helpers.models.made import masks_from_numbers, reachability
-from helpers.training import TrainingResult
+from helpers.training import TrainingDiverged, TrainingResult
 from test_download import files_under
 
 PNG_HEADER = b"\x89PNG\r\n\x1a\n"
@@ -20,6 +20,8 @@ PROBS = np.full(10, 0.1)
 TABLE = RNG.random((8, 8))
 TABLE /= TABLE.sum()
 RESULT = TrainingResult(np.linspace(1.0, 0.5, 30), np.linspace(1.2, 0.6, 11), best_epoch=7, test_loss=0.62)
+# Diverged at batch 5 of epoch 4, with 10 batches an epoch: 3 full epochs and 4 batches of the fourth.
+DIVERGED = TrainingDiverged("the training loss became nan", np.linspace(1.0, 0.5, 34), np.linspace(1.2, 0.6, 4), 4, 5)
 
 
 def small_made(**kwargs):
@@ -38,6 +40,7 @@ CALLS = {   # every function, with inputs it accepts
     "plot_training": lambda **kw: plotting.plot_training(RESULT, **kw),
     "plot_training_log_epochs": lambda **kw: plotting.plot_training(RESULT, log_epochs=True, ylim=(0.4, 1.3), **kw),
     "plot_training_without_validation": lambda **kw: plotting.plot_training(TrainingResult(np.ones(5), []), **kw),
+    "plot_training_diverged": lambda **kw: plotting.plot_training(DIVERGED, **kw),
     "plot_1d_distribution": lambda **kw: plotting.plot_1d_distribution(DATA, {"uniform": PROBS}, **kw),
     "plot_1d_distribution_data_only": lambda **kw: plotting.plot_1d_distribution(DATA, d=12, **kw),
     "plot_mixture": lambda **kw: plotting.plot_mixture(DATA, mixture(), **kw),
@@ -222,6 +225,36 @@ def test_training_curves_mark_the_selected_epoch_and_the_test_loss(shown):
     train, valid = ax.get_lines()[:2]
     assert train.get_xdata()[-1] == 10 and len(train.get_xdata()) == 30   # batches on the epoch axis
     assert valid.get_xdata().tolist() == list(range(11))                 # epoch 0, before training, included
+
+
+def lines_by_label(ax):
+    return {line.get_label(): line for line in ax.get_lines()}
+
+
+def test_a_diverged_run_is_plotted_with_its_last_epochs_first_batches(shown):
+    plotting.plot_training(DIVERGED)
+    lines = lines_by_label(shown[0].axes[0])
+    train = lines["train (per batch)"].get_xdata()
+    assert len(train) == 34 and train[9] == 1 and train[-1] == pytest.approx(3.4)   # 10 batches an epoch
+    assert lines["validation (before training,\nthen per epoch)"].get_xdata().tolist() == [0, 1, 2, 3]
+    assert lines["diverged (epoch 4,\nbatch 5)"].get_xdata() == pytest.approx([3.5, 3.5])
+    assert shown[0].axes[0].get_xlabel() == "epoch"
+
+
+@pytest.mark.parametrize("valid_losses, validation_at", [([1.2], [0]), ([], None)])
+def test_a_run_diverged_in_its_first_epoch_or_without_validation_is_plotted_by_batch(valid_losses, validation_at, shown):
+    plotting.plot_training(TrainingDiverged("diverged", np.ones(6), valid_losses, 1, 7))
+    lines = lines_by_label(shown[0].axes[0])
+    assert lines["train (per batch)"].get_xdata().tolist() == [1, 2, 3, 4, 5, 6]
+    assert lines["diverged (epoch 1,\nbatch 7)"].get_xdata() == pytest.approx([7, 7])
+    validation = lines.get("validation (before training,\nthen per epoch)")
+    assert (None if validation is None else validation.get_xdata().tolist()) == validation_at
+    assert shown[0].axes[0].get_xlabel() == "batch"
+
+
+def test_a_run_diverged_at_its_first_batch_says_so():
+    with pytest.raises(ValueError, match=r"at least one training loss.*\(the training diverged at its first batch\)"):
+        plotting.plot_training(TrainingDiverged("diverged", [], [1.2], 1, 1))
 
 
 def test_log_epoch_axis_leaves_out_epoch_0(shown):
