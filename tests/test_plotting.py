@@ -242,7 +242,7 @@ def test_a_diverged_run_is_plotted_with_its_last_epochs_first_batches(shown):
 
 
 @pytest.mark.parametrize("valid_losses, validation_at", [([1.2], [0]), ([], None)])
-def test_a_run_diverged_in_its_first_epoch_or_without_validation_is_plotted_by_batch(valid_losses, validation_at, shown):
+def test_a_run_diverged_in_its_first_epoch_or_unvalidated_is_plotted_by_batch(valid_losses, validation_at, shown):
     plotting.plot_training(TrainingDiverged("diverged", np.ones(6), valid_losses, 1, 7))
     lines = lines_by_label(shown[0].axes[0])
     assert lines["train (per batch)"].get_xdata().tolist() == [1, 2, 3, 4, 5, 6]
