@@ -288,6 +288,7 @@ def plot_mixture(train_data, model, title=None, save_path=None):
 
 def plot_2d_distributions(tables, title=None, save_path=None):
     """Tables p(x0 = row, x1 = column) side by side, e.g. {"true": p, "learned": q}, each with its colour bar.
+    Each must hold probabilities summing to 1 (divide counts by their total).
 
     Each panel has its own colour scale, from 0 to the 99.5th percentile of its own cells
     (COLOUR_PERCENTILE); the few cells above it take the top colour, which the bar's arrow marks. A
