@@ -7,8 +7,10 @@ whose public copies differ in bytes but not in content), and only then moved int
 partial or corrupt is ever left in the cache. Downloads of one file are serialized between processes
 (a lock per file), and each has an overall deadline.
 """
+import errno
 import os
 import shutil
+import stat
 import time
 import warnings
 from contextlib import contextmanager
@@ -77,26 +79,47 @@ class CorruptDataError(ValueError):
 
 
 def data_dirs():
-    """Folders searched for data files, in order: $HELPERS_DATA_DIR (if set), then the cache."""
+    """Folders searched for data files, in order: $HELPERS_DATA_DIR (if set), then the cache.
+
+    Raises NotADirectoryError if $HELPERS_DATA_DIR names a file: it would be searched in vain, and
+    the error of the download that followed would name it as a folder.
+    """
     env = os.environ.get("HELPERS_DATA_DIR")
-    return ([Path(env).expanduser()] if env else []) + [DATA_DIR]
+    if not env:
+        return [DATA_DIR]
+    folder = Path(env).expanduser()
+    if os.path.exists(folder) and not os.path.isdir(folder):   # False, not an error, where it cannot be read
+        raise NotADirectoryError(f"The environment variable HELPERS_DATA_DIR is {env}, which is a file, not a folder: "
+                                 f"set it to the folder that holds the data files (such as {folder.parent}), or unset "
+                                 f"it to use the cache {DATA_DIR}.")
+    return [folder, DATA_DIR]
+
+
+_FILE_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a named pipe (FIFO)", stat.S_IFSOCK: "a socket"}
 
 
 def find_local(filename):
     """The readable copies of `filename` in the data folders, in search order.
 
-    A folder or file that cannot be read is skipped with a warning, not an error, so that an
-    unreadable $HELPERS_DATA_DIR does not hide a good copy in the cache.
+    What cannot be read (no permission, a symlink loop, a name too long) or is not a regular file (a
+    folder; a named pipe, whose opening would wait forever for a writer) is skipped with a warning,
+    not an error, so that a bad $HELPERS_DATA_DIR does not hide a good copy in the cache.
     """
     found = []
     for folder in data_dirs():
         path = folder / filename
         try:
+            mode = path.stat().st_mode
+            if not stat.S_ISREG(mode):
+                kind = _FILE_KINDS.get(stat.S_IFMT(mode), "a device")
+                warnings.warn(f"Skipping {path}: it is {kind}, not a regular file. Replace it with the file "
+                              f"{filename}, or remove it.", stacklevel=2)
+                continue
             path.open("rb").close()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        except (FileNotFoundError, NotADirectoryError):
             continue
-        except PermissionError as err:
-            warnings.warn(f"Skipping {folder}: cannot read {path} ({err.strerror}). Make it readable, "
+        except OSError as err:
+            warnings.warn(f"Skipping {folder}: cannot read {path} ({err.strerror or err}). Make it a readable file, "
                           f"or set HELPERS_DATA_DIR to a folder you can read.", stacklevel=2)
             continue
         found.append(path)
@@ -163,11 +186,18 @@ def _download(filename, parse):
             f"{filename} is not in {places}, and downloading it from {remote.url} failed ({err}).\n"
             f"Download it by hand from that address and put it in {DATA_DIR} "
             f"(or in a folder named by the environment variable HELPERS_DATA_DIR).") from None
-    except PermissionError as err:
+    except OSError as err:
+        # Named by its strerror only: the path in it is a lock or staging file of the cache, not the user's.
+        if isinstance(err, PermissionError) or err.errno == errno.EROFS:
+            fix = f"Make {DATA_DIR} writable, or download {remote.url} by hand into a folder you can write"
+        elif err.errno in (errno.ENOSPC, errno.EDQUOT):
+            fix = f"Free some space on its disk, or download {remote.url} by hand into a folder on another disk"
+        else:
+            raise
         raise DataNotFoundError(
-            f"Cannot write into the cache {DATA_DIR} ({err}), so {filename} cannot be downloaded (or a corrupt "
-            f"copy replaced) there. Make {DATA_DIR} writable, or download {remote.url} by hand into a folder "
-            f"you can write and set the environment variable HELPERS_DATA_DIR to that folder.") from None
+            f"Cannot write into the cache {DATA_DIR} ({err.strerror}), so {filename} cannot be downloaded (or a "
+            f"corrupt copy replaced) there; nothing partial is left. {fix} and set the environment variable "
+            f"HELPERS_DATA_DIR to that folder.") from None
 
 
 @contextmanager

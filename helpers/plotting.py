@@ -9,6 +9,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.backend_bases import FigureCanvasBase
 from matplotlib.collections import LineCollection
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
@@ -16,9 +17,11 @@ from torchvision.utils import make_grid
 
 from ._checks import check_integer
 from .models.made import masks_from_numbers, reachability
+from .training import TrainingDiverged
 
 NLL_LABEL = "NLL (nats per dimension)"
 COLOUR_PERCENTILE = 99.5  # plot_2d_distributions: each panel's colour scale tops out at this percentile of it
+MAX_CATEGORIES = 1000     # plot_1d_distribution: the figure is about 900 pixels wide, so more bars are sub-pixel
 MAX_ROW_IMAGES = 12       # plot_image_rows: columns beyond this are unreadable on GitHub (10 read best)
 MAX_DRAWN_UNITS = 12      # plot_made_connectivity: units per layer that can still be drawn legibly
 
@@ -26,8 +29,25 @@ MAX_DRAWN_UNITS = 12      # plot_made_connectivity: units per layer that can sti
 # --- shared: inputs checked before drawing, figures closed after showing ------------------------
 
 def _check_save_path(save_path):
-    if save_path is not None and not Path(save_path).parent.is_dir():
-        raise FileNotFoundError(f"cannot save the figure to {save_path}: the folder {Path(save_path).parent} "
+    """Before drawing: `save_path` must name a file, of a format matplotlib writes, in a folder that exists.
+
+    Matplotlib itself would append .png to a folder's name or a name without extension, and refuse an
+    unknown extension only once the figure is drawn.
+    """
+    if save_path is None:
+        return
+    path = Path(save_path)
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot save the figure to {save_path}: it is a folder; name the file to write in "
+                                f"it, e.g. {path / 'figure.png'}")
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if path.suffix[1:].lower() not in formats:
+        found = f"the extension {path.suffix!r} is no format matplotlib writes" if path.suffix else \
+            "it has no extension"
+        raise ValueError(f"cannot save the figure to {save_path}: {found}; end it with one of "
+                         f"{', '.join('.' + f for f in sorted(formats))} (.png for the notebooks)")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot save the figure to {save_path}: the folder {path.parent} "
                                 f"does not exist; create it first (os.makedirs)")
 
 
@@ -107,6 +127,10 @@ def plot_training(result, title=None, save_path=None, ylim=None, log_epochs=Fals
     (at the last epoch if `best_epoch` is None). Without validation losses the epochs cannot be told
     apart, so the x axis counts batches, and `best_epoch` must be None.
 
+    `result` may also be the `TrainingDiverged` that train_epochs and fit raise: its losses until the
+    divergence, the last epoch's first batches included, and a dotted line at the batch that diverged.
+    Diverged in its first epoch, whose length is then unknown, the x axis counts batches.
+
     ylim: (bottom, top), to zoom in on the end of training, which the first losses would squash.
     log_epochs: a log epoch axis, for long runs (e.g. 1000 full-batch epochs) whose end a linear axis
         squashes into a sliver. The axis starts at the first batch (epoch 1 for full-batch runs); the
@@ -116,28 +140,35 @@ def plot_training(result, title=None, save_path=None, ylim=None, log_epochs=Fals
         raise TypeError(f"plot_training takes the TrainingResult that train_epochs and fit return, got "
                         f"{type(result).__name__}: call plot_training(result), not plot_training(*result)")
     _check_save_path(save_path)
+    diverged = isinstance(result, TrainingDiverged)
+    best_epoch, test_loss = (None, None) if diverged else (result.best_epoch, result.test_loss)
     train = _as_numpy(result.train_losses).astype(np.float64)
     valid = _as_numpy(result.valid_losses).astype(np.float64)
     if train.ndim != 1 or len(train) == 0 or valid.ndim != 1:
         raise ValueError(f"result must hold 1-D losses, at least one training loss: got train_losses of shape "
-                         f"{train.shape}, valid_losses of shape {valid.shape}")
+                         f"{train.shape}, valid_losses of shape {valid.shape}"
+                         + (" (the training diverged at its first batch)" if diverged and len(train) == 0 else ""))
+    batches = np.arange(1, len(train) + 2)   # of each loss, and of the next batch: the one that diverged
     if len(valid) == 0:
-        if result.best_epoch is not None:
+        if best_epoch is not None:
             raise ValueError("result.best_epoch is set but there are no validation losses to place epochs on the axis")
-        epochs, steps, unit = len(train), np.arange(1, len(train) + 1), "batch"
+        epochs, positions, unit = len(train), batches, "batch"
+    elif diverged and len(valid) == 1:
+        epochs, positions, unit = 0, batches, "batch"
     else:
         epochs = len(valid) - 1
-        if epochs < 1 or len(train) % epochs:
+        complete = len(train) - (result.batch - 1 if diverged else 0)   # not the diverged epoch's first batches
+        if epochs < 1 or complete % epochs:
             raise ValueError(f"result has {len(train)} training losses and {len(valid)} validation losses: expected "
                              f"one validation loss before training and one per epoch, and as many batches in every "
                              f"epoch")
-        steps, unit = np.arange(1, len(train) + 1) * epochs / len(train), "epoch"
-    selected = None if result.best_epoch is None else check_integer(
-        result.best_epoch, "result.best_epoch", 0, "the epoch whose model was kept", epochs)
+        positions, unit = batches * epochs / complete, "epoch"
+    steps = positions[:-1]
+    selected = None if best_epoch is None else check_integer(
+        best_epoch, "result.best_epoch", 0, "the epoch whose model was kept", epochs)
     if log_epochs and selected == 0:
         raise ValueError("result.best_epoch is 0 (the untrained model), which a log epoch axis cannot show: "
                          "use log_epochs=False")
-    test_loss = result.test_loss
     if test_loss is not None and not np.isfinite(test_loss):
         raise ValueError(f"result.test_loss must be a finite number or None, got {test_loss!r}")
 
@@ -149,6 +180,9 @@ def plot_training(result, title=None, save_path=None, ylim=None, log_epochs=Fals
                 label="validation (per epoch)" if log_epochs else "validation (before training,\nthen per epoch)")
     if selected is not None:
         ax.axvline(selected, color="0.35", linestyle="--", linewidth=1, label=f"selected epoch ({selected})")
+    if diverged:
+        ax.axvline(positions[-1], color="C3", linestyle=":", linewidth=1.2,
+                   label=f"diverged (epoch {result.epoch},\nbatch {result.batch})")
     if test_loss is not None:
         ax.plot([epochs if selected is None else selected], [test_loss], "*", color="C3", markersize=13,
                 label=f"test (selected model):\n{test_loss:.4f}")
@@ -179,7 +213,7 @@ def plot_1d_distribution(train_data, probs=None, d=None, title=None, save_path=N
         all over the same d categories.
     d: the number of categories when `probs` is None (default: the largest value + 1); if both are
         given they must agree. The x axis spans [−0.5, d − 0.5], so a data-only plot and a learned
-        plot of the same data cover the same range.
+        plot of the same data cover the same range. At most MAX_CATEGORIES.
     """
     _check_save_path(save_path)
     if probs is not None and not isinstance(probs, dict):
@@ -197,7 +231,14 @@ def plot_1d_distribution(train_data, probs=None, d=None, title=None, save_path=N
     elif probs:
         d = len(next(iter(probs.values())))
     x = _as_categories(train_data, d, "train_data")
-    d = d or int(x.max()) + 1
+    if d is None:
+        d = int(x.max()) + 1
+        if d > MAX_CATEGORIES:   # a stray value, most likely: drawing up to it could take minutes, or all memory
+            raise ValueError(f"train_data's largest value is {d - 1}, so the plot would cover {d} categories, more "
+                             f"than the {MAX_CATEGORIES} a figure can show: pass d, the number of categories, and "
+                             f"values beyond it are named")
+    elif d > MAX_CATEGORIES:
+        raise ValueError(f"d = {d} categories are more than the {MAX_CATEGORIES} a figure can show")
     edges = np.arange(d + 1) - 0.5
 
     fig, ax = plt.subplots(figsize=(7.5, 3.8), layout="constrained")
@@ -223,6 +264,10 @@ def plot_mixture(train_data, model, title=None, save_path=None):
     if not hasattr(model, "component_distributions"):
         raise TypeError(f"model must be a DiscretizedLogisticMixture, got {type(model).__name__}")
     x = _as_categories(train_data, model.d, "train_data")
+    broken = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+    if broken:
+        raise ValueError(f"the model's {', '.join(broken)} hold NaN or infinite values, which draw nothing (as after a "
+                         f"diverged training): train it again, e.g. with a lower learning rate")
     components = model.component_distributions()
     means = _as_numpy(model.means).astype(np.float64)
     scales = np.exp(_as_numpy(model.log_scales).astype(np.float64))
@@ -243,6 +288,7 @@ def plot_mixture(train_data, model, title=None, save_path=None):
 
 def plot_2d_distributions(tables, title=None, save_path=None):
     """Tables p(x0 = row, x1 = column) side by side, e.g. {"true": p, "learned": q}, each with its colour bar.
+    Each must hold probabilities summing to 1 (divide counts by their total).
 
     Each panel has its own colour scale, from 0 to the 99.5th percentile of its own cells
     (COLOUR_PERCENTILE); the few cells above it take the top colour, which the bar's arrow marks. A
@@ -255,9 +301,9 @@ def plot_2d_distributions(tables, title=None, save_path=None):
     tables = {name: _as_numpy(t).astype(np.float64) for name, t in tables.items()}
     shapes = {name: t.shape for name, t in tables.items()}
     for name, t in tables.items():
-        if t.ndim != 2 or t.size == 0 or not np.isfinite(t).all() or t.min() < 0:
-            raise ValueError(f"tables[{name!r}] must be a non-empty 2-D table of probabilities (finite, >= 0), "
-                             f"got shape {t.shape}" + (f", values in [{t.min():g}, {t.max():g}]" if t.size else ""))
+        if t.ndim != 2 or t.size == 0:
+            raise ValueError(f"tables[{name!r}] must be a non-empty 2-D table of probabilities, got shape {t.shape}")
+        _as_probabilities(t.reshape(-1), f"tables[{name!r}]")   # the colour bars say "probability"
     if len(set(shapes.values())) > 1:
         raise ValueError(f"the tables have different shapes {shapes}: all must cover the same categories")
 

@@ -48,6 +48,14 @@ def test_splits_are_deterministic_and_sized(name):
     assert repr(ds) == f"Dataset({name!r}: train={train}, valid={valid}, test={test}, d={ds.d}, shape={ds.shape})"
 
 
+def test_dataset_splits_are_keyword_only():
+    pairs = np.zeros((4, 2), dtype=int)
+    with pytest.raises(TypeError, match="positional"):   # (train, valid, test) or (train, test)? Neither is taken.
+        data.Dataset("toy", pairs, pairs[:1], pairs[:2], d=2, shape=(2,))
+    ds = data.Dataset("toy", test=pairs[:1], valid=pairs[:2], train=pairs, d=2, shape=(2,))
+    assert (len(ds.train), len(ds.valid), len(ds.test)) == (4, 2, 1)
+
+
 def _course_sample_data_1():
     # The course's own code (deepul, homework 1), verbatim but for names.
     count = 1000
@@ -129,6 +137,25 @@ def test_2d_table_follows_the_image():
     table = load_dataset("smiley").true_distribution
     # The smiley's eyes are dark (improbable) and the background light (probable).
     assert table[8, 9] < 0.2 * table[0, 0]
+
+
+def test_pair_frequencies_count_each_pair_in_its_cell():
+    table = pair_frequencies([[0, 1], [0, 1], [2, 0], [1, 2]], 3)
+    np.testing.assert_array_equal(table, [[0, 0.5, 0], [0, 0, 0.25], [0.25, 0, 0]])
+
+
+@pytest.mark.parametrize("pairs, d, match", [
+    ([[0, 2], [1, 1]], 2, r"pairs has values in \[0, 2\], outside the categories \[0, 1\]"),  # (0, 2) is not (1, 0)
+    ([[0, -1]], 2, r"values in \[-1, 0\], outside"),
+    (np.zeros((0, 2), dtype=int), 2, r"non-empty \(N, 2\) array of pairs .* shape \(0, 2\)"),
+    ([[0, 1, 1]], 2, r"trailing shape \(2,\)"),
+    (np.zeros((2, 2, 2), dtype=int), 2, r"non-empty \(N, 2\) array of pairs .* shape \(2, 2, 2\)"),
+    ([[0.0, 1.0]], 2, "integer categories"),
+    ([[0, 1]], 0, r"d \(the number of categories\) must be an integer >= 1"),
+])
+def test_pair_frequencies_refuse_pairs_outside_the_table_and_empty_input(pairs, d, match):
+    with pytest.raises(ValueError, match=match):
+        pair_frequencies(pairs, d)
 
 
 def test_shapes_are_deterministic_binary_and_counted():

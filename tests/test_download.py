@@ -1,6 +1,7 @@
 import errno
 import hashlib
 import http.server
+import io
 import os
 import pathlib
 import re
@@ -105,8 +106,9 @@ def _read_bytes(path):
     return path.read_bytes()
 
 
-def _denied(path):
-    return PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+def _refused(path, code=errno.EACCES):
+    """The OSError that the OS raises for `code` on `path` (a PermissionError for EACCES)."""
+    return OSError(code, os.strerror(code), str(path))
 
 
 def _strictly_inside(path, folder):
@@ -125,18 +127,19 @@ def make_unreadable(monkeypatch, folder):
 
         def guarded(self, *args, _original=original, **kwargs):
             if _strictly_inside(self, folder):
-                raise _denied(self)
+                raise _refused(self)
             return _original(self, *args, **kwargs)
         monkeypatch.setattr(pathlib.Path, name, guarded)
 
 
-def make_read_only(monkeypatch, folder):
+def make_read_only(monkeypatch, folder, code=errno.EACCES):
     """Make `folder` behave as a read-only folder: what would create, change or remove anything in it
-    raises the PermissionError that the OS would raise (the tests run as root, whom chmod does not stop)."""
+    raises the OSError `code` that the OS would raise (the tests run as root, whom chmod does not stop):
+    EACCES for a folder this user may not write, EROFS for one on a read-only file system."""
     def guard(original, writes=lambda *args, **kwargs: True):
         def guarded(path, *args, **kwargs):
             if _strictly_inside(path, folder) and writes(*args, **kwargs):
-                raise _denied(path)
+                raise _refused(path, code)
             return original(path, *args, **kwargs)
         return guarded
     for name in ("mkdir", "unlink", "remove", "rmdir", "rename", "replace"):
@@ -346,6 +349,42 @@ def test_a_read_only_cache_names_the_folder_and_the_fix(folders, monkeypatch):
     assert files_under(cache) == []
 
 
+def test_a_cache_on_a_read_only_file_system_names_the_file_the_folder_and_the_fix(folders, monkeypatch):
+    cache, _ = folders
+    url = dead_url("tiny.bin")
+    register(monkeypatch, "tiny.bin", url, b"tiny content")
+    cache.mkdir()
+    make_read_only(monkeypatch, cache, errno.EROFS)
+    with pytest.raises(DataNotFoundError) as err:
+        download.fetch("tiny.bin", _read_bytes)
+    message = str(err.value)
+    assert message.startswith(f"Cannot write into the cache {cache} (Read-only file system), so tiny.bin cannot")
+    assert f"Make {cache} writable" in message and url in message and "HELPERS_DATA_DIR" in message
+    assert ".partial" not in message   # the lock file, which the OSError named
+    assert files_under(cache) == []
+
+
+class _FullDisk(io.FileIO):
+    def write(self, data):
+        raise _refused(self.name, errno.ENOSPC)
+
+
+def test_a_full_disk_during_a_download_names_the_file_the_folder_and_the_fix_and_leaves_nothing(
+        folders, server, monkeypatch):
+    cache, _ = folders
+    handler, base = server
+    handler.files["/tiny.bin"] = b"tiny content"
+    register(monkeypatch, "tiny.bin", base + "/tiny.bin", b"tiny content")
+    monkeypatch.setattr(download, "open", lambda path, mode: _FullDisk(path, mode), raising=False)  # _get's open
+    with pytest.raises(DataNotFoundError) as err:
+        download.fetch("tiny.bin", _read_bytes)
+    message = str(err.value)
+    assert message.startswith(f"Cannot write into the cache {cache} (No space left on device), so tiny.bin cannot")
+    assert "Free some space" in message and base + "/tiny.bin" in message and "HELPERS_DATA_DIR" in message
+    assert ".partial" not in message   # the staged file, which the OSError named
+    assert files_under(cache) == []
+
+
 def test_a_corrupt_file_in_a_read_only_cache_is_not_said_to_be_removed(folders, monkeypatch, capsys):
     cache, _ = folders
     register(monkeypatch, "tiny.bin", dead_url("tiny.bin"), b"tiny content")
@@ -356,3 +395,62 @@ def test_a_corrupt_file_in_a_read_only_cache_is_not_said_to_be_removed(folders, 
         download.fetch("tiny.bin", _read_bytes)
     assert "Removed" not in capsys.readouterr().out
     assert files_under(cache) == ["tiny.bin"]
+
+
+# --------------------------------------------------------------------------------------------------
+# what is no readable file in $HELPERS_DATA_DIR (reliability issue, cases 9 and 17)
+
+
+def _cache_holds_a_good_copy(cache):
+    cache.mkdir()
+    (cache / "tiny.bin").write_bytes(b"tiny content")
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda user: os.symlink(user / "tiny.bin", user / "tiny.bin"), "Too many levels of symbolic links"),
+    (lambda user: (user / "tiny.bin").mkdir(), None),
+])
+def test_a_symlink_loop_or_a_folder_in_the_users_folder_does_not_hide_the_cached_copy(folders, make, reason):
+    cache, user = folders
+    _cache_holds_a_good_copy(cache)
+    make(user)
+    match = (re.escape(f"Skipping {user}: cannot read {user / 'tiny.bin'} ({reason})") if reason else
+             re.escape(f"Skipping {user / 'tiny.bin'}: it is a folder, not a regular file"))
+    with pytest.warns(UserWarning, match=match):
+        assert download.find_local("tiny.bin") == [cache / "tiny.bin"]
+
+
+def test_an_over_long_users_folder_does_not_hide_the_cached_copy(folders, monkeypatch):
+    cache, _ = folders
+    _cache_holds_a_good_copy(cache)
+    monkeypatch.setenv("HELPERS_DATA_DIR", "/" + "x" * 300)
+    with pytest.warns(UserWarning, match=r"cannot read .*\(File name too long\).*HELPERS_DATA_DIR"):
+        assert download.find_local("tiny.bin") == [cache / "tiny.bin"]
+
+
+def test_a_named_pipe_in_the_users_folder_is_skipped_not_waited_on(folders):
+    cache, user = folders
+    _cache_holds_a_good_copy(cache)
+    fifo = user / "tiny.bin"
+    os.mkfifo(fifo)
+    found = []
+    search = threading.Thread(target=lambda: found.append(download.find_local("tiny.bin")), daemon=True)
+    with pytest.warns(UserWarning, match=re.escape(f"Skipping {fifo}: it is a named pipe (FIFO), not a regular file")):
+        search.start()
+        search.join(30)   # a guard only: the search takes milliseconds, or waits for a writer forever
+    if search.is_alive():   # it opened the pipe: a writer lets it go, so that no thread is left waiting
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        search.join(30)
+    assert found == [[cache / "tiny.bin"]]
+
+
+def test_a_users_folder_that_is_a_file_is_named_as_such(folders, monkeypatch):
+    cache, user = folders
+    register(monkeypatch, "tiny.bin", dead_url("tiny.bin"), b"tiny content")
+    (user / "tiny.bin").write_bytes(b"tiny content")
+    monkeypatch.setenv("HELPERS_DATA_DIR", str(user / "tiny.bin"))
+    with pytest.raises(NotADirectoryError, match=re.escape(f"HELPERS_DATA_DIR is {user / 'tiny.bin'}, which is a "
+                                                           f"file, not a folder: set it to the folder") + ".*" +
+                       re.escape(f"(such as {user})")):
+        download.fetch("tiny.bin", _read_bytes)
+    assert files_under(cache) == []   # nothing downloaded

@@ -60,7 +60,7 @@ def test_a_checkpoint_of_another_configuration_is_left_untouched(experiment, tmp
     torch.save(dict(model=other.state_dict(), labels=labels), checkpoint)
     before = checkpoint.read_bytes()
     images = np.zeros((4, 28, 28), dtype=np.uint8)
-    data = Dataset("mnist", images, images, d=2, shape=(28, 28), valid=images)
+    data = Dataset("mnist", train=images, valid=images, test=images, d=2, shape=(28, 28))
     with pytest.raises(SystemExit, match=r"holds a run of .*'num_masks': 2.*not of 1x500-K4-random.*left untouched"):
         experiment.run("1x500-K4-random", data, 1, torch.device("cpu"))
     assert checkpoint.read_bytes() == before

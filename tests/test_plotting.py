@@ -9,25 +9,30 @@ from matplotlib.collections import LineCollection
 from helpers import plotting
 from helpers.models import MADE, DiscretizedLogisticMixture
 from helpers.models.made import masks_from_numbers, reachability
-from helpers.training import TrainingResult
+from helpers.training import TrainingDiverged, TrainingResult
+from test_download import files_under
 
 PNG_HEADER = b"\x89PNG\r\n\x1a\n"
 RNG = np.random.default_rng(0)
 IMAGES = (RNG.random((12, 6, 6)) > 0.5).astype(np.float32)
 DATA = RNG.integers(0, 10, 200)
 PROBS = np.full(10, 0.1)
-TABLE = RNG.random((8, 8)) / 32
+TABLE = RNG.random((8, 8))
+TABLE /= TABLE.sum()
 RESULT = TrainingResult(np.linspace(1.0, 0.5, 30), np.linspace(1.2, 0.6, 11), best_epoch=7, test_loss=0.62)
+# Diverged at batch 5 of epoch 4, with 10 batches an epoch: 3 full epochs and 4 batches of the fourth.
+DIVERGED = TrainingDiverged("the training loss became nan", np.linspace(1.0, 0.5, 34), np.linspace(1.2, 0.6, 4), 4, 5)
 
 
 def small_made(**kwargs):
     return MADE((3,), 2, [5, 5], ordering=[2, 0, 1], seed=1, **kwargs)
 
 
-def mixture():
+def mixture(**parameters):
     model = DiscretizedLogisticMixture(10, 3)
     with torch.no_grad():
-        model.logits.copy_(torch.tensor([0.5, -0.2, 0.1]))
+        for name, value in {"logits": [0.5, -0.2, 0.1], **parameters}.items():
+            getattr(model, name).copy_(torch.tensor(value))
     return model
 
 
@@ -35,6 +40,7 @@ CALLS = {   # every function, with inputs it accepts
     "plot_training": lambda **kw: plotting.plot_training(RESULT, **kw),
     "plot_training_log_epochs": lambda **kw: plotting.plot_training(RESULT, log_epochs=True, ylim=(0.4, 1.3), **kw),
     "plot_training_without_validation": lambda **kw: plotting.plot_training(TrainingResult(np.ones(5), []), **kw),
+    "plot_training_diverged": lambda **kw: plotting.plot_training(DIVERGED, **kw),
     "plot_1d_distribution": lambda **kw: plotting.plot_1d_distribution(DATA, {"uniform": PROBS}, **kw),
     "plot_1d_distribution_data_only": lambda **kw: plotting.plot_1d_distribution(DATA, d=12, **kw),
     "plot_mixture": lambda **kw: plotting.plot_mixture(DATA, mixture(), **kw),
@@ -78,6 +84,23 @@ def test_saving_into_a_missing_folder_names_it_before_drawing(name, tmp_path):
     assert not folder.exists()
 
 
+@pytest.mark.parametrize("name", CALLS)
+def test_saving_to_a_folder_or_an_unknown_format_is_refused_before_drawing(name, tmp_path, monkeypatch):
+    monkeypatch.setattr(plt, "subplots", None)   # drawing would fail on it with a TypeError
+    with pytest.raises(IsADirectoryError, match=f"{tmp_path}: it is a folder; name the file .* e.g. .*figure.png"):
+        CALLS[name](save_path=tmp_path)
+    for path, found in [("figure.pgn", "the extension '.pgn' is no format matplotlib writes"),
+                        ("figure", "it has no extension")]:
+        with pytest.raises(ValueError, match=f"{found}; end it with one of .*\\.png"):
+            CALLS[name](save_path=tmp_path / path)
+    assert files_under(tmp_path) == []
+
+
+def test_a_save_path_extension_in_capitals_is_accepted(tmp_path, shown):
+    plotting.plot_1d_distribution(DATA, PROBS, save_path=tmp_path / "figure.PNG")
+    assert (tmp_path / "figure.PNG").read_bytes()[:8] == PNG_HEADER
+
+
 def test_many_figures_neither_warn_nor_stay_open():
     with warnings.catch_warnings():
         warnings.simplefilter("error")   # matplotlib warns (RuntimeWarning) beyond 20 open figures
@@ -114,6 +137,10 @@ def test_image_grid_takes_tensors_and_bools(shown):
     (lambda: plotting.plot_1d_distribution(np.r_[DATA, 12], PROBS), r"values in \[0, 12\], outside .* \[0, 9\]"),
     (lambda: plotting.plot_1d_distribution(np.r_[DATA, -1]), r"values in \[-1, 9\], outside the categories 0, 1, 2"),
     (lambda: plotting.plot_1d_distribution(DATA, d=5), r"values in \[0, 9\], outside .* \[0, 4\] \(d = 5\)"),
+    (lambda: plotting.plot_1d_distribution(np.r_[DATA, 3_000_000]),
+     "largest value is 3000000, so the plot would cover 3000001 categories, more than the 1000 .* pass d"),
+    (lambda: plotting.plot_1d_distribution(np.r_[DATA, 10 ** 9], d=10 ** 9 + 1), "d = 1000000001 categories are more"),
+    (lambda: plotting.plot_1d_distribution(DATA, np.full(2000, 1 / 2000)), "d = 2000 categories are more"),
     (lambda: plotting.plot_1d_distribution(DATA, {"a": PROBS, "b": np.full(12, 1 / 12)}),
      r"different lengths \{'a': 10, 'b': 12\}"),
     (lambda: plotting.plot_1d_distribution(DATA, PROBS, d=12), "d = 12 but the probabilities cover 10 categories"),
@@ -126,11 +153,17 @@ def test_image_grid_takes_tensors_and_bools(shown):
     (lambda: plotting.plot_made_masks(small_made(), mask_id=1), r"mask_id .* must be an integer in \[0, 0\]"),
     (lambda: plotting.plot_made_connectivity(small_made(), mask_id=-1), r"mask_id .* must be an integer in \[0, 0\]"),
     (lambda: plotting.plot_2d_distributions({}), "non-empty dict"),
-    (lambda: plotting.plot_2d_distributions({"true": TABLE, "learned": TABLE[:5]}),
+    (lambda: plotting.plot_2d_distributions({"true": TABLE, "learned": TABLE[:5] / TABLE[:5].sum()}),
      r"different shapes .*\(8, 8\).*\(5, 8\)"),
     (lambda: plotting.plot_2d_distributions({"true": np.zeros((0, 3))}), r"non-empty 2-D table .* shape \(0, 3\)"),
     (lambda: plotting.plot_2d_distributions({"true": TABLE[0]}), r"tables\['true'\] must be a non-empty 2-D table"),
-    (lambda: plotting.plot_2d_distributions({"true": -TABLE}), r"finite, >= 0"),
+    (lambda: plotting.plot_2d_distributions({"true": -TABLE}), r"tables\['true'\] must hold probabilities \(finite"),
+    (lambda: plotting.plot_2d_distributions({"true": TABLE, "counts": 6400 * TABLE}),
+     r"tables\['counts'\] sums to 6400, not 1: pass probabilities, not counts"),
+    (lambda: plotting.plot_2d_distributions({"true": np.full((2, 2), np.nan)}), r"must hold probabilities \(finite"),
+    (lambda: plotting.plot_mixture(DATA, mixture(means=[1.0, np.nan, 5.0])), r"the model's means hold NaN or infinite"),
+    (lambda: plotting.plot_mixture(DATA, mixture(logits=[np.nan] * 3)),
+     r"the model's logits hold NaN .* diverged training"),
     (lambda: plotting.plot_image_rows({}), "non-empty dict"),
     (lambda: plotting.plot_image_rows({"a": IMAGES[:4]}, captions={"a": ["x", "y"]}),
      r"captions\['a'\] has 2 captions for the 4 images of that row"),
@@ -194,6 +227,36 @@ def test_training_curves_mark_the_selected_epoch_and_the_test_loss(shown):
     assert valid.get_xdata().tolist() == list(range(11))                 # epoch 0, before training, included
 
 
+def lines_by_label(ax):
+    return {line.get_label(): line for line in ax.get_lines()}
+
+
+def test_a_diverged_run_is_plotted_with_its_last_epochs_first_batches(shown):
+    plotting.plot_training(DIVERGED)
+    lines = lines_by_label(shown[0].axes[0])
+    train = lines["train (per batch)"].get_xdata()
+    assert len(train) == 34 and train[9] == 1 and train[-1] == pytest.approx(3.4)   # 10 batches an epoch
+    assert lines["validation (before training,\nthen per epoch)"].get_xdata().tolist() == [0, 1, 2, 3]
+    assert lines["diverged (epoch 4,\nbatch 5)"].get_xdata() == pytest.approx([3.5, 3.5])
+    assert shown[0].axes[0].get_xlabel() == "epoch"
+
+
+@pytest.mark.parametrize("valid_losses, validation_at", [([1.2], [0]), ([], None)])
+def test_a_run_diverged_in_its_first_epoch_or_unvalidated_is_plotted_by_batch(valid_losses, validation_at, shown):
+    plotting.plot_training(TrainingDiverged("diverged", np.ones(6), valid_losses, 1, 7))
+    lines = lines_by_label(shown[0].axes[0])
+    assert lines["train (per batch)"].get_xdata().tolist() == [1, 2, 3, 4, 5, 6]
+    assert lines["diverged (epoch 1,\nbatch 7)"].get_xdata() == pytest.approx([7, 7])
+    validation = lines.get("validation (before training,\nthen per epoch)")
+    assert (None if validation is None else validation.get_xdata().tolist()) == validation_at
+    assert shown[0].axes[0].get_xlabel() == "batch"
+
+
+def test_a_run_diverged_at_its_first_batch_says_so():
+    with pytest.raises(ValueError, match=r"at least one training loss.*\(the training diverged at its first batch\)"):
+        plotting.plot_training(TrainingDiverged("diverged", [], [1.2], 1, 1))
+
+
 def test_log_epoch_axis_leaves_out_epoch_0(shown):
     full_batch = TrainingResult(np.linspace(2, 1, 1000), np.linspace(3, 1.1, 1001), best_epoch=900, test_loss=1.2)
     plotting.plot_training(full_batch, log_epochs=True)
@@ -227,6 +290,7 @@ def test_mixture_components_add_up_and_show_their_parameters(shown):
 def test_2d_panels_have_their_own_clipped_colour_scale(shown):
     noisy = TABLE.copy()
     noisy[0, 0] = 1.0   # one outlier would dim a shared scale
+    noisy /= noisy.sum()
     plotting.plot_2d_distributions({"true": TABLE, "noisy": noisy})
     images = [ax.images[0] for ax in shown[0].axes if ax.images]
     assert [im.norm.vmax for im in images] == [np.percentile(TABLE, 99.5), np.percentile(noisy, 99.5)]

@@ -116,8 +116,8 @@ def test_nan_validation_loss_raises():
 
 def _dataset(n=1000, valid=None, test=None):
     x = _data(n)
-    return Dataset("toy", x[:600], x[800:] if test is None else test, d=5, shape=(),
-                   valid=x[600:800] if valid is None else valid)
+    return Dataset("toy", train=x[:600], valid=x[600:800] if valid is None else valid,
+                   test=x[800:] if test is None else test, d=5, shape=())
 
 
 def test_fit_raises_on_a_nan_test_loss():
