@@ -173,7 +173,9 @@ def plot_training(result, title=None, save_path=None, ylim=None, log_epochs=Fals
         raise ValueError(f"result.test_loss must be a finite number or None, got {test_loss!r}")
 
     fig, ax = plt.subplots(figsize=(7.5, 4), layout="constrained")
-    ax.plot(steps, train, color="C0", alpha=0.6, linewidth=0.8, label="train (per batch)")
+    full_batch = unit == "epoch" and len(steps) == epochs + (result.batch - 1 if diverged else 0)   # one batch an epoch
+    ax.plot(steps, train, color="C0", alpha=0.6, linewidth=0.8,
+            label="train (full batch,\none step per epoch)" if full_batch else "train (per batch)")
     if len(valid):
         first = 1 if log_epochs else 0
         ax.plot(np.arange(first, epochs + 1), valid[first:], "o-" if epochs <= 50 else "-", color="C1", markersize=4,
@@ -205,7 +207,7 @@ def _category_axis(ax, d):
     ax.set_xlabel("x (category)")
 
 
-def plot_1d_distribution(train_data, probs=None, d=None, title=None, save_path=None):
+def plot_1d_distribution(train_data, probs=None, d=None, title=None, save_path=None, data_label="train data"):
     """The training data's histogram (frequencies) over the categories 0 .. d − 1, with learned
     distributions drawn over it as outlines.
 
@@ -214,6 +216,7 @@ def plot_1d_distribution(train_data, probs=None, d=None, title=None, save_path=N
     d: the number of categories when `probs` is None (default: the largest value + 1); if both are
         given they must agree. The x axis spans [−0.5, d − 0.5], so a data-only plot and a learned
         plot of the same data cover the same range. At most MAX_CATEGORIES.
+    data_label: what the data are, for the legend (e.g. "train + valid data"); the count is added.
     """
     _check_save_path(save_path)
     if probs is not None and not isinstance(probs, dict):
@@ -243,7 +246,7 @@ def plot_1d_distribution(train_data, probs=None, d=None, title=None, save_path=N
 
     fig, ax = plt.subplots(figsize=(7.5, 3.8), layout="constrained")
     ax.stairs(np.bincount(x, minlength=d) / len(x), edges, fill=True, color="C0", alpha=0.35,
-              label=f"train data\n({len(x)} examples)")
+              label=f"{data_label}\n({len(x)} examples)")
     for i, (label, p) in enumerate(probs.items()):
         ax.stairs(p, edges, baseline=None, color=f"C{i + 1}", linewidth=1.8, label=label)
     _category_axis(ax, d)
@@ -252,13 +255,14 @@ def plot_1d_distribution(train_data, probs=None, d=None, title=None, save_path=N
     _finish(fig, title, save_path)
 
 
-def plot_mixture(train_data, model, title=None, save_path=None):
+def plot_mixture(train_data, model, title=None, save_path=None, data_label="train data"):
     """A discretized logistic mixture over its training data: the data's histogram, the model's
     distribution p(x) (black), and under it each weighted component π_i p_i(x) (shaded), which add up
     to it. The legend lists each component's parameters, the model's only ones: its weight π, mean μ
     and scale s, three numbers per component however many categories there are.
 
     model: a `helpers.models.DiscretizedLogisticMixture`.
+    data_label: what the data are, for the legend (e.g. "train + valid data"); the count is added.
     """
     _check_save_path(save_path)
     if not hasattr(model, "component_distributions"):
@@ -275,7 +279,7 @@ def plot_mixture(train_data, model, title=None, save_path=None):
     edges = np.arange(d + 1) - 0.5
 
     fig, ax = plt.subplots(figsize=(7.5, 3.8), layout="constrained")
-    ax.stairs(np.bincount(x, minlength=d) / len(x), edges, fill=True, color="0.8", label="train data")
+    ax.stairs(np.bincount(x, minlength=d) / len(x), edges, fill=True, color="0.8", label=f"{data_label}\n({len(x)} examples)")
     for i, component in enumerate(components):
         ax.stairs(component, edges, fill=True, alpha=0.45, color=f"C{i}",
                   label=f"π = {component.sum():.2f}, μ = {means[i]:.1f}, s = {scales[i]:.2g}")
@@ -286,14 +290,15 @@ def plot_mixture(train_data, model, title=None, save_path=None):
     _finish(fig, title, save_path)
 
 
-def plot_2d_distributions(tables, title=None, save_path=None):
+def plot_2d_distributions(tables, title=None, save_path=None, shared_scale=False):
     """Tables p(x0 = row, x1 = column) side by side, e.g. {"true": p, "learned": q}, each with its colour bar.
     Each must hold probabilities summing to 1 (divide counts by their total).
 
-    Each panel has its own colour scale, from 0 to the 99.5th percentile of its own cells
-    (COLOUR_PERCENTILE); the few cells above it take the top colour, which the bar's arrow marks. A
-    scale shared by all panels, or set by a panel's maximum, would let a few noisy cells of one table
-    (e.g. counts of a sample) dim everything else.
+    Each panel's colour scale goes from 0 to the 99.5th percentile of its own cells (COLOUR_PERCENTILE);
+    the few cells above it take the top colour, which the bar's arrow marks. A scale set by a panel's
+    maximum would let a few noisy cells (e.g. counts of a sample) dim everything else.
+    shared_scale: one scale for all panels, up to the highest of their percentiles, so that the same
+        colour is the same probability in every panel: for comparing tables, e.g. true and learned.
     """
     _check_save_path(save_path)
     if not isinstance(tables, dict) or not tables:
@@ -307,14 +312,17 @@ def plot_2d_distributions(tables, title=None, save_path=None):
     if len(set(shapes.values())) > 1:
         raise ValueError(f"the tables have different shapes {shapes}: all must cover the same categories")
 
+    tops = {name: np.percentile(table, COLOUR_PERCENTILE) or table.max() or 1.0   # nearly all zeros: the maximum
+            for name, table in tables.items()}
+    if shared_scale:
+        tops = dict.fromkeys(tables, max(tops.values()))
     fig, axes = plt.subplots(1, len(tables), figsize=(4.6 * len(tables), 4.2), squeeze=False, layout="constrained")
     for ax, (name, table) in zip(axes[0], tables.items()):
-        top = np.percentile(table, COLOUR_PERCENTILE)
-        if top == 0:   # nearly all zeros: up to the maximum instead (1 for a table of zeros)
-            top = table.max() or 1.0
+        top = tops[name]
         image = ax.imshow(table, vmin=0, vmax=top, interpolation="nearest")  # one block per cell, no smoothing
         fig.colorbar(image, ax=ax, shrink=0.85, extend="max" if table.max() > top else "neither",
-                     label=f"probability (top: {COLOUR_PERCENTILE}th percentile)")
+                     label="probability (shared scale)" if shared_scale else
+                     f"probability (top: {COLOUR_PERCENTILE}th percentile)")
         ax.set_title(name)
         ax.set_xlabel("$x_1$ (column)")
         ax.set_ylabel("$x_0$ (row)")

@@ -283,8 +283,28 @@ def test_mixture_components_add_up_and_show_their_parameters(shown):
     means, scales = model.means.tolist(), model.log_scales.exp().tolist()
     for i in range(3):
         assert f"π = {weights[i]:.2f}, μ = {means[i]:.1f}, s = {scales[i]:.2g}" in texts
-    assert "mixture p(x)" in texts and "train data" in texts
+    assert "mixture p(x)" in texts and "train data\n(200 examples)" in texts
     assert shown[0].axes[0].get_legend().get_title().get_text() == "3 components, 9 parameters"
+
+
+def test_the_data_are_labelled_as_what_they_are(shown):
+    plotting.plot_1d_distribution(DATA, PROBS, data_label="train + valid data")
+    plotting.plot_mixture(DATA, mixture(), data_label="train + valid data")
+    for figure in shown:
+        assert "train + valid data\n(200 examples)" in legend_texts(figure)
+
+
+def test_full_batch_training_is_not_labelled_per_batch(shown):
+    plotting.plot_training(TrainingResult(np.linspace(2, 1, 50), np.linspace(3, 1.1, 51), best_epoch=40))
+    plotting.plot_training(RESULT)   # 3 batches an epoch
+    assert "train (full batch,\none step per epoch)" in lines_by_label(shown[0].axes[0])
+    assert "train (per batch)" in lines_by_label(shown[1].axes[0])
+
+
+def test_2d_panels_can_share_one_colour_scale(shown):
+    plotting.plot_2d_distributions({"true": TABLE, "half as bright": (TABLE + TABLE.mean()) / 2}, shared_scale=True)
+    images = [ax.images[0] for ax in shown[0].axes if ax.images]
+    assert [im.norm.vmax for im in images] == [np.percentile(TABLE, 99.5)] * 2
 
 
 def test_2d_panels_have_their_own_clipped_colour_scale(shown):
