@@ -162,7 +162,7 @@ def test_direct_connections_are_a_strict_masked_linear_path():
     with torch.no_grad():
         model.layers[-1].weight.zero_()                           # silence the hidden path
     assert torch.equal(dependencies(model), torch.ones(5, 5, dtype=torch.bool).tril(-1))
-    assert "direct.masks" in model.state_dict() and MADE((5,), 3, [4]).direct is None
+    assert "direct.weight" in model.state_dict() and MADE((5,), 3, [4]).direct is None
 
 
 def test_ordinal_encoding_is_a_thermometer_code():
