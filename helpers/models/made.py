@@ -420,14 +420,14 @@ class MADE(nn.Module):
 
     def _check_uniforms(self, uniforms, n):
         if uniforms is None:
-            return torch.rand(n, self.D, device=self.device, dtype=self.dtype)
+            return torch.rand(n, self.D, device=self.device, dtype=self._draw_dtype(self.dtype))
         if not torch.is_tensor(uniforms) or not uniforms.dtype.is_floating_point:
             raise ValueError(f"uniforms must be a floating-point tensor of shape {(n, self.D)}, got {uniforms!r:.60}")
         if tuple(uniforms.shape) != (n, self.D):
             raise ValueError(f"uniforms must have shape {(n, self.D)}, got {tuple(uniforms.shape)}")
         if not ((uniforms >= 0) & (uniforms < 1)).all():   # NaN fails both comparisons
             raise ValueError("uniforms must lie in [0, 1) (no NaN): draw them with torch.rand")
-        return uniforms.to(self.device, self.dtype)
+        return uniforms.to(self.device, self._draw_dtype(uniforms.dtype))   # never rounded to the model's dtype
 
     def _check_completion(self, n, given, known, mask_ids):
         """Validated given (n, D) and known (D,); the known dimensions must come first in every ordering used."""
@@ -449,12 +449,26 @@ class MADE(nn.Module):
                     f"is not an exact conditional sample; for top-half completion use the natural ordering")
         return given, known
 
+    @staticmethod
+    def _draw_dtype(dtype):
+        """The dtype of the draws: at least float32. In bfloat16 (8 bits of precision) uniforms are multiples
+        of 2^-8 and a small probability p would be compared with 0 or 2^-8, not p."""
+        return torch.promote_types(dtype, torch.float32)
+
     def _categories(self, logits, u):
-        """Inverse-CDF draw from one dimension's logits ((n,) or (n, d)) with uniforms u (n,)."""
+        """Inverse-CDF draw from one dimension's logits ((n,) or (n, d)) with uniforms u (n,).
+
+        Probabilities and uniforms are compared in the more precise of their dtypes (at least float32),
+        so that neither is rounded to the other's: a float64 uniform just below 1 would round to 1.0 in
+        float32. Category k is drawn when cdf[k - 1] <= u < cdf[k], so u = 0 never picks a category whose
+        probability is 0.
+        """
+        dtype = torch.promote_types(self._draw_dtype(logits.dtype), u.dtype)
+        logits, u = logits.to(dtype), u.to(dtype)
         if self.d == 2:
             return (u < torch.sigmoid(logits)).long()
         cdf = logits.softmax(-1).cumsum(-1)
-        return (cdf < u[:, None]).sum(-1).clamp(max=self.d - 1)   # clamp: rounding can leave cdf[-1] < u
+        return (cdf <= u[:, None]).sum(-1).clamp(max=self.d - 1)   # clamp: rounding can leave cdf[-1] <= u
 
     def _sample_plain(self, u, mask_id, given, known):
         """Reference sampler: one full forward pass per dimension, in the mask's ordering."""
@@ -491,7 +505,8 @@ class MADE(nn.Module):
         if self.direct is not None:   # inputs -> outputs, by position
             w_direct = (self.direct.weight * self.direct.masks[mask_id])[perms[-1][:, None], perms[0]]
             w_direct = w_direct.view(D, *self.logit_shape, -1).movedim(-1, 1)   # (D, inputs, *logit_shape)
-        acts = [u.new_zeros(n, layer.in_features) for layer in self.layers]   # each layer's input, sorted
+        acts = [torch.zeros(n, layer.in_features, dtype=self.dtype, device=u.device)   # each layer's input, sorted
+                for layer in self.layers]
         pre = [layer.bias[rows].expand(n, -1).clone() for layer, rows in zip(self.layers[:-1], perms[1:])]
 
         x = torch.zeros(n, D, dtype=torch.long, device=u.device)
