@@ -43,6 +43,24 @@ def training_device(model):
     return device, None
 
 
+@contextlib.contextmanager
+def full_float32_precision():
+    """Within it, float32 matrix products are computed in full float32 precision, then the previous
+    setting (`torch.get_float32_matmul_precision()`) is restored.
+
+    With `torch.set_float32_matmul_precision("high")` (TF32 on NVIDIA GPUs, a common Colab line),
+    products of matrices keep only about 10 bits of their inputs, while vector products do not: two
+    computations that agree exactly in float32, such as MADE's plain and fast samplers, can then
+    differ. Compare them inside this context.
+    """
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(previous)
+
+
 def describe_device(device):
     device = torch.device(device)
     if device.type == "cuda":
@@ -236,8 +254,7 @@ def train_epochs(model, train_loader, valid_loader, epochs, lr=None, grad_clip=N
                 if epoch == 0:
                     raise FloatingPointError(f"the validation loss is {valid_losses[-1]} after epoch 0, before "
                                              f"training: the model gives some validation example zero probability")
-                valid_losses.pop()
-                diverged(f"the validation loss is nan or infinite after epoch {epoch}", epoch)
+                diverged(f"the validation loss is {valid_losses.pop()} after epoch {epoch}", epoch)
 
     validate(0)
     bar = tqdm(total=epochs * len(train_loader), disable=not progress, file=sys.stdout,
