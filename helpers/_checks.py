@@ -47,7 +47,7 @@ def as_categories(x, d, event_shape=(), name="x"):
             raise ValueError(f"{name} has values in [{x.min()}, {x.max()}], outside the categories [0, {d - 1}]")
         if x.dtype.kind == "u" and x.dtype.itemsize > 1:
             x = x.astype(np.int64)
-        x = torch.from_numpy(np.ascontiguousarray(x))   # torch takes no negative strides
+        x = torch.from_numpy(np.require(x, requirements="C"))   # torch takes no negative strides
     if not torch.is_tensor(x):
         raise TypeError(f"{name} must be a torch tensor or numpy array, got {type(x).__name__}")
     if x.dtype.is_floating_point or x.dtype.is_complex:

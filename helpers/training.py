@@ -80,7 +80,7 @@ class BatchLoader:
     def __init__(self, data, batch_size=128, shuffle=False, seed=0):
         # a tensor stays on its device (a CUDA tensor cannot become a numpy array); numpy's reversed
         # views (np.flip) are copied, since torch takes no negative strides
-        self.data = data.detach() if torch.is_tensor(data) else torch.as_tensor(np.ascontiguousarray(data))
+        self.data = data.detach() if torch.is_tensor(data) else torch.as_tensor(np.require(data, requirements="C"))
         if self.data.dim() == 0 or len(self.data) == 0:
             raise ValueError(f"BatchLoader got no examples (data of shape {tuple(self.data.shape)}); pass an array "
                              f"with at least one example along its first dimension")
