@@ -99,7 +99,8 @@ def bench_training(data, d, shape, rounds, steps=40):
     made = MADE(shape, d, HIDDEN).to(DEVICE)
     models = {
         "MADE": made,
-        "masked MLP": MaskedMLP([units, *HIDDEN, units], d, D, masks=[layer.masks[0] for layer in made.layers]).to(DEVICE),
+        "masked MLP": MaskedMLP([units, *HIDDEN, units], d, D,
+                                masks=[layer.masks[0] for layer in made.layers]).to(DEVICE),
         "unmasked MLP": MaskedMLP([units, *HIDDEN, units], d, D).to(DEVICE),
     }
     optimizers = {k: torch.optim.Adam(m.parameters(), 1e-3) for k, m in models.items()}

@@ -118,13 +118,15 @@ class TrainingDiverged(FloatingPointError):
 
 
 def _check_loader(loader, name):
+    """Refuse what is not a loader of batches: a tensor passed as is would be iterated one example at a time."""
     if loader is None:
         return
-    if torch.is_tensor(loader) or isinstance(loader, np.ndarray) or not (hasattr(loader, "__len__")
-                                                                          and hasattr(loader, "__iter__")):
+    if torch.is_tensor(loader) or isinstance(loader, np.ndarray):
+        raise TypeError(f"{name} must be a loader of batches, got the data itself ({type(loader).__name__} of shape "
+                        f"{tuple(loader.shape)}): wrap it in BatchLoader(x, batch_size=128)")
+    if not (hasattr(loader, "__len__") and hasattr(loader, "__iter__")):
         raise TypeError(f"{name} must be a loader of batches with a len(), such as BatchLoader(x, batch_size=128), "
-                        f"got {type(loader).__name__}" + (f" of shape {tuple(loader.shape)}: wrap it in "
-                                                          f"BatchLoader(x, batch_size)" if hasattr(loader, "shape") else ""))
+                        f"got {type(loader).__name__}")
     if len(loader) == 0:
         raise ValueError(f"{name} is empty: it yields no batches")
 

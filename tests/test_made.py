@@ -328,7 +328,7 @@ def test_top_half_completion_and_its_ordering_requirement():
 # --- devices, state, training -----------------------------------------------------------------
 
 def test_state_dict_and_devices_preserve_the_model():
-    # On CUDA, full float32 precision: with TF32 on (set_float32_matmul_precision("high")) the two devices differ by ~1e-2.
+    # At full float32 precision: with TF32 on (set_float32_matmul_precision("high")) CUDA differs by ~1e-2.
     kwargs = dict(input_shape=(2, 3), d=3, hidden_sizes=[16, 16], ordering="random", num_masks=3)
     a, b = perturb(MADE(**kwargs, seed=0)), MADE(**kwargs, seed=1)
     x = torch.randint(0, 3, (10, 2, 3))

@@ -39,7 +39,7 @@ def as_permutation(ordering, D=None):
     D defaults to the ordering's length. Accepts lists, numpy arrays and tensors on any device, of
     integers; bools are refused even inside a list, where torch and numpy would read True as 1.
     """
-    expected = f"a permutation of range({D})" if D is not None else "a permutation of range(D), one integer per dimension"
+    expected = f"range({D})" if D is not None else "range(D), one integer per dimension"
     try:
         if torch.is_tensor(ordering):
             o = ordering.detach().cpu()
@@ -52,7 +52,7 @@ def as_permutation(ordering, D=None):
     if (o is None or o.dtype.is_floating_point or o.dtype.is_complex or o.dtype == torch.bool or o.dim() != 1
             or len(o) == 0 or (D is not None and len(o) != D)
             or not torch.equal(o.sort().values.long(), torch.arange(len(o)))):
-        raise ValueError(f"ordering must be {expected}, got {ordering!r:.200}")
+        raise ValueError(f"ordering must be a permutation of {expected}, got {ordering!r:.200}")
     return o.long()
 
 
@@ -224,7 +224,8 @@ class MADE(nn.Module):
                               error_msgs):
         """Load as nn.Module does, then rebuild the masks if the orderings or numbers changed, and check
         the masks of a state saved with them (see the class docstring)."""
-        names = [f"layers.{i}.masks" for i in range(len(self.layers))] + (["direct.masks"] if self.direct else [])
+        names = [f"layers.{i}.masks" for i in range(len(self.layers))]
+        names += ["direct.masks"] if self.direct is not None else []
         saved_masks = {name: state_dict.pop(prefix + name) for name in names if prefix + name in state_dict}
         numbers = ["orderings"] + [f"numbers{l}" for l in range(len(self.hidden_sizes))]
         changed = any(prefix + name in state_dict and not torch.equal(state_dict[prefix + name].cpu(),
@@ -304,9 +305,9 @@ class MADE(nn.Module):
         """
         x = as_categories(x, self.d, self.input_shape, name)
         if x.dim() > len(self.input_shape) + 1:
-            raise ValueError(f"{name} must have shape (B, *input_shape) = (B, {', '.join(map(str, self.input_shape))}), "
-                             f"with one batch dimension, got shape {tuple(x.shape)}; flatten its batch dimensions "
-                             f"with {name}.reshape(-1, *model.input_shape)")
+            shape = ", ".join(map(str, self.input_shape))
+            raise ValueError(f"{name} must have shape (B, *input_shape) = (B, {shape}), with one batch dimension, got "
+                             f"shape {tuple(x.shape)}; flatten its batch dimensions with {name}.reshape(-1, {shape})")
         return x
 
     def _flat(self, x, name="x"):
