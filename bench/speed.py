@@ -12,10 +12,12 @@ one-hot, hidden [512, 512], batch 128). For each:
 * `log_prob` throughput (examples per second, batches of 1000).
 
 Candidates are timed in alternation, several rounds, and each ratio is the median of the per-round
-ratios, so that load from other processes on a shared machine hits both sides alike. Prints a table
-and writes bench/results.json.
+ratios, so that load from other processes on a shared machine hits both sides alike. Every benchmark
+runs on one device, the CPU unless --device says otherwise (train_epochs included, which would
+otherwise pick CUDA when present), and results.json records it. Prints a table and writes
+bench/results.json.
 
-    python bench/speed.py [--rounds 5] [--threads N]
+    python bench/speed.py [--rounds 5] [--threads N] [--device cpu|cuda]
 """
 import argparse
 import json
@@ -70,10 +72,20 @@ def _step(model, optimizer, batch):
     optimizer.step()
 
 
+DEVICE = torch.device("cpu")   # where every benchmark runs: set by --device
+
+
+def _sync():
+    if DEVICE.type == "cuda":   # kernels run asynchronously: wait for them before reading the clock
+        torch.cuda.synchronize(DEVICE)
+
+
 def _time(fn, repeat=1):
+    _sync()
     start = time.perf_counter()
     for _ in range(repeat):
         fn()
+    _sync()
     return (time.perf_counter() - start) / repeat
 
 
@@ -84,14 +96,15 @@ def _median_ratio(times, a, b):
 def bench_training(data, d, shape, rounds, steps=40):
     D = int(torch.tensor(shape).prod())
     units = D if d == 2 else D * d
-    made = MADE(shape, d, HIDDEN)
+    made = MADE(shape, d, HIDDEN).to(DEVICE)
     models = {
         "MADE": made,
-        "masked MLP": MaskedMLP([units, *HIDDEN, units], d, D, masks=[layer.masks[0] for layer in made.layers]),
-        "unmasked MLP": MaskedMLP([units, *HIDDEN, units], d, D),
+        "masked MLP": MaskedMLP([units, *HIDDEN, units], d, D,
+                                masks=[layer.masks[0] for layer in made.layers]).to(DEVICE),
+        "unmasked MLP": MaskedMLP([units, *HIDDEN, units], d, D).to(DEVICE),
     }
     optimizers = {k: torch.optim.Adam(m.parameters(), 1e-3) for k, m in models.items()}
-    batch = torch.as_tensor(data.train[:BATCH]).long()
+    batch = torch.as_tensor(data.train[:BATCH]).long().to(DEVICE)
     times = {k: [] for k in models}
     for _ in range(rounds):
         for k, m in models.items():
@@ -108,12 +121,13 @@ def bench_training(data, d, shape, rounds, steps=40):
 
 def bench_epoch(data, d, shape, rounds):
     """train_epochs(epochs=1) against the same steps and evaluations on batches sliced in advance."""
-    model = MADE(shape, d, HIDDEN)
+    model = MADE(shape, d, HIDDEN).to(DEVICE)
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
     train, test = BatchLoader(data.train, BATCH, shuffle=True), BatchLoader(data.test, 1000)
     order = torch.randperm(len(data.train))
-    train_batches = [torch.as_tensor(data.train)[order[i:i + BATCH]].long() for i in range(0, len(order), BATCH)]
-    test_batches = [b.long() for b in test]
+    train_batches = [torch.as_tensor(data.train)[order[i:i + BATCH]].long().to(DEVICE)
+                     for i in range(0, len(order), BATCH)]
+    test_batches = [b.long().to(DEVICE) for b in test]
 
     def pure():
         evaluate(model, test_batches)
@@ -123,7 +137,7 @@ def bench_epoch(data, d, shape, rounds):
         evaluate(model, test_batches)
 
     def full():
-        train_epochs(model, train, test, epochs=1, lr=None, optimizer=optimizer, progress=False)
+        train_epochs(model, train, test, epochs=1, lr=None, optimizer=optimizer, progress=False, device=DEVICE)
 
     times = {"full": [], "pure": []}
     for _ in range(rounds):
@@ -135,7 +149,7 @@ def bench_epoch(data, d, shape, rounds):
 
 
 def bench_sampling(d, shape, rounds, n=100):
-    model = MADE(shape, d, HIDDEN).eval()
+    model = MADE(shape, d, HIDDEN).to(DEVICE).eval()
     times = {"fast": [], "plain": []}
     for _ in range(rounds):
         for method in times:
@@ -146,8 +160,8 @@ def bench_sampling(d, shape, rounds, n=100):
 
 
 def bench_log_prob(data, d, shape, rounds, batch=1000):
-    model = MADE(shape, d, HIDDEN).eval()
-    x = torch.as_tensor(data.test[:batch]).long()
+    model = MADE(shape, d, HIDDEN).to(DEVICE).eval()
+    x = torch.as_tensor(data.test[:batch]).long().to(DEVICE)
     with torch.no_grad():
         seconds = statistics.median(_time(lambda: model.log_prob(x), 5) for _ in range(rounds))
     return {"log_prob, examples/s": batch / seconds}
@@ -157,11 +171,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--device", default="cpu", help="where every benchmark runs (default: cpu)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    global DEVICE
+    DEVICE = torch.device(args.device)
     torch.manual_seed(0)
-    device = describe_device("cpu")
+    device = describe_device(DEVICE)
     results = {"device": device, "rounds": args.rounds, "hidden": HIDDEN, "batch": BATCH, "models": {}}
     for name, dataset, d, shape in (("MNIST, D=784, d=2", "mnist", 2, (28, 28)), ("2D, d=200 one-hot", "hinton", 200, (2,))):
         data = load_dataset(dataset)

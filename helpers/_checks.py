@@ -1,18 +1,53 @@
 """Input validation shared by the models: clear errors instead of silent wrong answers."""
+import contextlib
+import math
+import numbers
 import operator
 
 import numpy as np
 import torch
 
+# Unsigned widths that torch can hold but not reduce (min/max): converted, after a range check, to int64.
+_WIDE_UNSIGNED = (torch.uint16, torch.uint32, torch.uint64)
+_values_checked = False   # set by `values_checked` while a batch already checked on the CPU is used
+
+
+@contextlib.contextmanager
+def values_checked():
+    """Within it, `as_categories` skips its range check (the only part that reads the values).
+
+    For `train_epochs`, which checks each batch on the CPU before moving it to a GPU: the model's own
+    check of the moved batch would read its minimum and maximum back from the device, stalling it
+    at every batch.
+    """
+    global _values_checked
+    previous, _values_checked = _values_checked, True
+    try:
+        yield
+    finally:
+        _values_checked = previous
+
 
 def as_categories(x, d, event_shape=(), name="x"):
     """Return `x` as a long tensor of categories in [0, d - 1] with trailing shape `event_shape`.
 
-    Accepts integer (or bool) tensors and numpy arrays. Raises ValueError naming what is wrong:
-    a floating-point dtype, a wrong trailing shape, or values out of range.
+    Accepts integer (or bool) tensors, numpy arrays of any integer width (uint16 images included,
+    and reversed views such as np.flip(x)) and numpy integer scalars. Raises ValueError naming what
+    is wrong: a floating-point or object dtype, a wrong trailing shape, or values out of range.
     """
+    if isinstance(x, np.generic):
+        x = np.asarray(x)
+    if torch.is_tensor(x) and x.dtype in _WIDE_UNSIGNED:
+        x = x.cpu().numpy()   # range-checked below in numpy, which handles every unsigned width
     if isinstance(x, np.ndarray):
-        x = torch.from_numpy(x)
+        if x.dtype.kind not in "biuf":   # objects, strings, dates: nothing torch can hold as categories
+            raise ValueError(f"{name} must hold integer categories in [0, {d - 1}], got a numpy array of dtype "
+                             f"{x.dtype}; convert it with np.asarray(x, dtype=np.int64)")
+        if x.dtype.kind == "u" and x.size > 0 and x.max() > d - 1:   # before int64 could wrap uint64 values
+            raise ValueError(f"{name} has values in [{x.min()}, {x.max()}], outside the categories [0, {d - 1}]")
+        if x.dtype.kind == "u" and x.dtype.itemsize > 1:
+            x = x.astype(np.int64)
+        x = torch.from_numpy(np.require(x, requirements="C"))   # torch takes no negative strides
     if not torch.is_tensor(x):
         raise TypeError(f"{name} must be a torch tensor or numpy array, got {type(x).__name__}")
     if x.dtype.is_floating_point or x.dtype.is_complex:
@@ -24,11 +59,17 @@ def as_categories(x, d, event_shape=(), name="x"):
     if x.dim() < k or tuple(x.shape[x.dim() - k:]) != event_shape:
         raise ValueError(
             f"{name} must have trailing shape {event_shape} (batch dimensions first), got shape {tuple(x.shape)}")
-    if x.numel() > 0:
+    if x.numel() > 0 and not _values_checked:
         lo, hi = int(x.min()), int(x.max())
         if lo < 0 or hi > d - 1:
             raise ValueError(f"{name} has values in [{lo}, {hi}], outside the categories [0, {d - 1}]")
     return x.long()
+
+
+def check_examples(x):
+    """Raise ValueError if the batch `x` holds no examples: its mean loss would be NaN, not an error."""
+    if x.numel() == 0:
+        raise ValueError(f"loss needs at least one example, got an empty batch of shape {tuple(x.shape)}")
 
 
 def check_integer(value, name, minimum, meaning, maximum=None):
@@ -47,3 +88,24 @@ def check_integer(value, name, minimum, meaning, maximum=None):
         bounds = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
         raise ValueError(f"{name} ({meaning}) must be an integer {bounds}, got {value!r}")
     return number
+
+
+def check_seed(value, name="seed"):
+    """A seed as an int: any integer in [0, 2**32 - 1], the range numpy's global seed accepts."""
+    return check_integer(value, name, 0, "a random seed", 2 ** 32 - 1)
+
+
+def check_positive(value, name, meaning):
+    """Return `value` as a float, or raise ValueError if it is not a positive finite real number.
+
+    Any real number is accepted: Python and numpy ints and floats, and 0-d real tensors; bools are not.
+    """
+    if torch.is_tensor(value) and value.dim() == 0 and value.dtype != torch.bool and not value.dtype.is_complex:
+        number = value.item()
+    elif isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+        number = float(value)
+    else:
+        number = None
+    if number is None or not math.isfinite(number) or number <= 0:
+        raise ValueError(f"{name} ({meaning}) must be a positive finite number, got {value!r}")
+    return float(number)

@@ -1,5 +1,6 @@
 """Training by maximum likelihood: `train_epochs`, `fit` (with early stopping on validation data) and
 what they need around them."""
+import contextlib
 import copy
 import itertools
 import math
@@ -11,11 +12,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ._checks import check_integer
+from ._checks import check_integer, check_positive, check_seed, values_checked
+
+# Models with fewer parameters than this train on the CPU unless a device is given: their epochs are
+# too small to keep a GPU busy, so launch latency, synchronizations and state copies would dominate.
+SMALL_MODEL_PARAMETERS = 10_000
 
 
 def seed(value=0):
     """Seed Python, numpy and torch (all devices) so that a run can be repeated."""
+    value = check_seed(value)
     random.seed(value)
     np.random.seed(value)
     torch.manual_seed(value)
@@ -24,6 +30,35 @@ def seed(value=0):
 def default_device():
     """CUDA when present, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def training_device(model):
+    """The device `train_epochs` uses when given none, and why: CUDA when present, except for models
+    below SMALL_MODEL_PARAMETERS parameters, which stay on the CPU. Returns (device, reason or None)."""
+    device = default_device()
+    size = sum(p.numel() for p in model.parameters())
+    if device.type != "cpu" and size < SMALL_MODEL_PARAMETERS:
+        return torch.device("cpu"), (f"kept on the CPU: a model of {size} parameters (< {SMALL_MODEL_PARAMETERS}) "
+                                     f"trains faster there than on {device.type}; pass device= to override")
+    return device, None
+
+
+@contextlib.contextmanager
+def full_float32_precision():
+    """Within it, float32 matrix products are computed in full float32 precision, then the previous
+    setting (`torch.get_float32_matmul_precision()`) is restored.
+
+    With `torch.set_float32_matmul_precision("high")` (TF32 on NVIDIA GPUs, a common Colab line),
+    products of matrices keep only about 10 bits of their inputs, while vector products do not: two
+    computations that agree exactly in float32, such as MADE's plain and fast samplers, can then
+    differ. Compare them inside this context.
+    """
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(previous)
 
 
 def describe_device(device):
@@ -43,11 +78,14 @@ class BatchLoader:
     """
 
     def __init__(self, data, batch_size=128, shuffle=False, seed=0):
-        self.data = torch.as_tensor(np.asarray(data))
-        if len(self.data) == 0:
-            raise ValueError("BatchLoader got an empty dataset; pass at least one example")
+        # a tensor stays on its device (a CUDA tensor cannot become a numpy array); numpy's reversed
+        # views (np.flip) are copied, since torch takes no negative strides
+        self.data = data.detach() if torch.is_tensor(data) else torch.as_tensor(np.require(data, requirements="C"))
+        if self.data.dim() == 0 or len(self.data) == 0:
+            raise ValueError(f"BatchLoader got no examples (data of shape {tuple(self.data.shape)}); pass an array "
+                             f"with at least one example along its first dimension")
         self.batch_size = check_integer(batch_size, "batch_size", 1, "examples per batch")
-        self.shuffle, self.seed, self.epoch = shuffle, seed, 0
+        self.shuffle, self.seed, self.epoch = shuffle, check_seed(seed), 0
 
     def __len__(self):
         return -(-len(self.data) // self.batch_size)
@@ -69,40 +107,78 @@ class TrainingResult(NamedTuple):
 
 
 class TrainingDiverged(FloatingPointError):
-    """The training loss became NaN or infinite. The model is back in its state after the last good
-    epoch; `train_losses` and `valid_losses` hold the losses recorded until then."""
+    """The training (or validation) loss became NaN or infinite. The model is back in the last state
+    whose loss was seen finite; `train_losses` and `valid_losses` hold the losses recorded until then.
+    `batch` is the batch of `epoch` whose loss was bad (None when the validation loss was)."""
 
-    def __init__(self, message, train_losses, valid_losses, epoch, batch):
+    def __init__(self, message, train_losses, valid_losses, epoch, batch=None):
         super().__init__(message)
         self.train_losses, self.valid_losses = np.array(train_losses), np.array(valid_losses)
         self.epoch, self.batch = epoch, batch
 
 
-def _batches(loader, device):
+def _check_loader(loader, name):
+    """Refuse what is not a loader of batches: a tensor passed as is would be iterated one example at a time."""
+    if loader is None:
+        return
+    if torch.is_tensor(loader) or isinstance(loader, np.ndarray):
+        raise TypeError(f"{name} must be a loader of batches, got the data itself ({type(loader).__name__} of shape "
+                        f"{tuple(loader.shape)}): wrap it in BatchLoader(x, batch_size=128)")
+    if not (hasattr(loader, "__len__") and hasattr(loader, "__iter__")):
+        raise TypeError(f"{name} must be a loader of batches with a len(), such as BatchLoader(x, batch_size=128), "
+                        f"got {type(loader).__name__}")
+    if len(loader) == 0:
+        raise ValueError(f"{name} is empty: it yields no batches")
+
+
+def _batches(loader, device, model):
+    """(batch on `device`, whether its values were checked) for each batch of the loader.
+
+    A batch going from the CPU to another device is checked there first by `model.check_input`
+    (when the model has one), so that the model's own check need not read the values back from the
+    device (see `values_checked`). Batches already on the device are left to the model's check.
+    """
     for batch in loader:
         if isinstance(batch, (list, tuple)):  # a DataLoader over a TensorDataset yields 1-tuples
             batch = batch[0]
-        yield batch.to(device, non_blocking=True)
+        checked = (device.type != "cpu" and torch.is_tensor(batch) and batch.device.type == "cpu"
+                   and callable(getattr(model, "check_input", None)))
+        if checked:
+            model.check_input(batch)
+        yield batch.to(device, non_blocking=True), checked
+
+
+def _loss(model, batch, checked):
+    with values_checked() if checked else contextlib.nullcontext():
+        return model.loss(batch)
 
 
 def evaluate(model, loader, device=None):
     """Mean of `model.loss` over the whole loader in eval mode, weighted by batch size (nats per dimension)."""
-    device = device or next(model.parameters()).device
+    _check_loader(loader, "loader")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
     model.eval()
     total, count = 0.0, 0
     with torch.no_grad():
-        for batch in _batches(loader, device):
-            total += model.loss(batch).item() * len(batch)
+        for batch, checked in _batches(loader, device, model):
+            total += _loss(model, batch, checked).item() * len(batch)
             count += len(batch)
     if count == 0:
         raise ValueError("the evaluation loader yielded no examples")
     return total / count
 
 
-def _check_positive(value, name, meaning):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} ({meaning}) must be a positive finite number, got {value!r}")
-    return float(value)
+def _check_lr(lr, model):
+    """lr for a fresh Adam: positive, finite, and small enough that Adam's first step, lr / (1 - beta1)
+    = 10 lr, is a number in the parameters' dtype (else torch fails with an overflow of its own)."""
+    lr = check_positive(lr, "lr", "the learning rate")
+    dtypes = [p.dtype for p in model.parameters() if p.dtype.is_floating_point] or [torch.float32]
+    largest = min(torch.finfo(dtype).max for dtype in dtypes) / 10
+    if lr > largest:
+        raise ValueError(f"lr={lr:g} is too large: Adam's first step, 10 lr, would overflow the parameters' "
+                         f"{min(dtypes, key=lambda t: torch.finfo(t).max)} (lr must be at most {largest:.3g}; "
+                         f"useful learning rates are below 1)")
+    return lr
 
 
 def _state(model, optimizer):
@@ -116,12 +192,25 @@ def train_epochs(model, train_loader, valid_loader, epochs, lr=None, grad_clip=N
 
     Returns `TrainingResult(train_losses, valid_losses)`: the training loss of every batch, and the
     loss on `valid_loader` before training and after each epoch (nats per dimension); with
-    `valid_loader=None` nothing is evaluated. Runs on `device`, else CUDA when present, else the CPU.
+    `valid_loader=None` nothing is evaluated. The loaders yield batches (a `BatchLoader`, a list of
+    tensors, a DataLoader), not the data itself.
+
+    Runs on `device`; without one, on CUDA when present, except that models of fewer than
+    SMALL_MODEL_PARAMETERS parameters stay on the CPU (said on the progress line). The model is moved
+    there in place (`model.to(device)`): afterwards its parameters live on that device, so read them
+    with `.cpu()` (e.g. `model.logits.detach().cpu().numpy()`).
 
     A NaN or infinite training loss raises TrainingDiverged naming the epoch and the batch, with the
-    model (and optimizer) restored to their state after the last good epoch and the losses so far on
-    the exception. It is caught at that batch on the CPU, and within 32 batches on a GPU, where a
-    check every batch would stall the device. A NaN or infinite validation loss raises too.
+    model (and optimizer) restored and the losses so far on the exception. The state restored is the
+    last one whose loss was seen finite: the state at the start of an epoch counts once the loss of
+    that epoch's first batch (computed on it) was finite, the state at the end of one once its
+    validation loss was. The update of an epoch's last batch is only judged by the next loss, so with
+    one batch per epoch (full-batch training) a divergence goes back two epochs, not one. Training
+    ends with a check of the final state: its validation loss or, without validation data, its loss
+    on the last training batch. The training loss is checked at every batch on the CPU, and every 32
+    batches on a GPU, where a check every batch would stall the device. A NaN or infinite validation
+    loss raises TrainingDiverged too, except before training (a plain FloatingPointError: the model
+    gives the validation data zero probability from the start).
 
     For long, resumable runs: `optimizer` replaces the fresh Adam (pass it instead of `lr`), so its
     state can be restored from a checkpoint; `on_epoch_end(epoch, valid_loss)` is called after each
@@ -135,35 +224,49 @@ def train_epochs(model, train_loader, valid_loader, epochs, lr=None, grad_clip=N
         raise ValueError("pass either lr (for a fresh Adam) or optimizer (one of your own, with its own learning "
                          "rate), not both" if optimizer is not None else "pass lr, the learning rate of Adam")
     if grad_clip is not None:
-        grad_clip = _check_positive(grad_clip, "grad_clip", "the largest gradient norm; None for no clipping")
-    for name, loader in (("train_loader", train_loader), ("valid_loader", valid_loader)):
-        if loader is not None and len(loader) == 0:
-            raise ValueError(f"{name} is empty: it yields no batches")
-    device = torch.device(device) if device is not None else default_device()
-    model.to(device)
+        grad_clip = check_positive(grad_clip, "grad_clip", "the largest gradient norm; None for no clipping")
+    _check_loader(train_loader, "train_loader")
+    _check_loader(valid_loader, "valid_loader")
     if optimizer is None:
-        optimizer = torch.optim.Adam(model.parameters(), lr=_check_positive(lr, "lr", "the learning rate"))
+        optimizer = torch.optim.Adam(model.parameters(), lr=_check_lr(lr, model))
+    device, why = (torch.device(device), None) if device is not None else training_device(model)
+    model.to(device)
     if progress:
-        print(f"Training {type(model).__name__} on {describe_device(device)} for {epochs} epochs")
+        print(f"Training {type(model).__name__} on {describe_device(device)} for {epochs} epochs"
+              + (f" ({why})" if why else ""))
     check_every = 1 if device.type == "cpu" else 32   # batches between checks of the loss
     hint = "lower the learning rate" + (" or pass grad_clip" if grad_clip is None else f" or clip harder than {grad_clip}")
+    train_losses, valid_losses = [], []
+    good, good_epoch = _state(model, optimizer), 0   # a state whose loss was seen finite (or the initial one)
+
+    def diverged(what, epoch, batch=None, losses=()):
+        bar.close()
+        model.load_state_dict(good[0])
+        optimizer.load_state_dict(good[1])
+        restored = f"after epoch {good_epoch}" if good_epoch else "before training"
+        raise TrainingDiverged(
+            f"{what}; {hint} (lr={optimizer.param_groups[0]['lr']}). The model is restored to its state {restored}, "
+            f"the last one whose loss was seen finite; the losses so far are on this exception "
+            f"(.train_losses, .valid_losses).", train_losses + list(losses), valid_losses, epoch, batch)
 
     def validate(epoch):
         if valid_loader is not None:
             valid_losses.append(evaluate(model, valid_loader, device))
             if not math.isfinite(valid_losses[-1]):
-                raise FloatingPointError(f"the validation loss is {valid_losses[-1]} after epoch {epoch}")
+                if epoch == 0:
+                    raise FloatingPointError(f"the validation loss is {valid_losses[-1]} after epoch 0, before "
+                                             f"training: the model gives some validation example zero probability")
+                diverged(f"the validation loss is {valid_losses.pop()} after epoch {epoch}", epoch)
 
-    train_losses, valid_losses = [], []
     validate(0)
     bar = tqdm(total=epochs * len(train_loader), disable=not progress, file=sys.stdout,
                mininterval=1.0, unit="batch", dynamic_ncols=True)
     for epoch in range(1, epochs + 1):
-        good = _state(model, optimizer)
+        start = good if good_epoch == epoch - 1 else _state(model, optimizer)   # judged by the first batch's loss
         model.train()
         epoch_losses, checked = [], 0  # losses kept on the device; those before `checked` are finite
-        for batch_number, batch in enumerate(_batches(train_loader, device), 1):
-            loss = model.loss(batch)
+        for batch_number, (batch, was_checked) in enumerate(_batches(train_loader, device, model), 1):
+            loss = _loss(model, batch, was_checked)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if grad_clip is not None:
@@ -175,23 +278,30 @@ def train_epochs(model, train_loader, valid_loader, epochs, lr=None, grad_clip=N
                 continue
             bad = torch.nonzero(~torch.isfinite(torch.stack(epoch_losses[checked:]))).flatten()
             if len(bad):
-                bar.close()
                 first_bad = checked + int(bad[0]) + 1
-                model.load_state_dict(good[0])
-                optimizer.load_state_dict(good[1])
-                raise TrainingDiverged(
-                    f"the training loss became {float(epoch_losses[first_bad - 1])} at epoch {epoch}, batch "
-                    f"{first_bad}; {hint} (lr={optimizer.param_groups[0]['lr']}). The model is restored to its state "
-                    f"after epoch {epoch - 1}; the losses so far are on this exception (.train_losses, .valid_losses).",
-                    train_losses + [float(v) for v in epoch_losses[:first_bad - 1]], valid_losses, epoch, first_bad)
+                if first_bad > 1:
+                    good, good_epoch = start, epoch - 1
+                diverged(f"the training loss became {float(epoch_losses[first_bad - 1])} at epoch {epoch}, batch "
+                         f"{first_bad}", epoch, first_bad, [float(v) for v in epoch_losses[:first_bad - 1]])
+            good, good_epoch = start, epoch - 1
             checked = batch_number
         epoch_losses = torch.stack(epoch_losses).cpu().numpy()
         train_losses.extend(epoch_losses.tolist())
         validate(epoch)
+        if valid_loader is not None:
+            good, good_epoch = _state(model, optimizer), epoch
         valid_text = f", valid {valid_losses[-1]:.4f}" if valid_loader is not None else ""
         bar.set_postfix_str(f"epoch {epoch}/{epochs}, train {epoch_losses.mean():.4f}{valid_text} nats/dim")
         if on_epoch_end is not None and on_epoch_end(epoch, valid_losses[-1] if valid_losses else None):
             break
+    if valid_loader is None:   # the last update is judged by nothing else: the final state's loss on its last batch
+        model.eval()
+        with torch.no_grad():
+            final_loss = float(_loss(model, batch, was_checked))
+        model.train()
+        if not math.isfinite(final_loss):
+            diverged(f"the loss of the final state (on the last training batch) is {final_loss} after epoch {epoch}",
+                     epoch)
     bar.close()
     return TrainingResult(np.array(train_losses), np.array(valid_losses))
 
@@ -214,6 +324,9 @@ def fit(model, dataset, epochs, lr, batch_size=128, grad_clip=None, loader_seed=
     split is evaluated once and the course's `Final Test Loss: X.XXXX` line is printed with its unit
     (for images also in nats per image). Returns a TrainingResult: the curves of the selection run,
     the selected epoch and the test loss.
+
+    Trains where `train_epochs` does (CUDA when present, the CPU for small models) and moves `model`
+    there in place: read its parameters afterwards with `.cpu()`.
     """
     epochs = check_integer(epochs, "epochs", 1, "passes over the training data")
     batch_size = check_integer(batch_size, "batch_size", 1, "examples per batch")
@@ -268,7 +381,8 @@ def select(make_model, dataset, grid, **fit_args):
     For every combination of the values in `grid` ({fit argument: [values]}, e.g. {"lr": [0.01, 0.1]}),
     seeds everything with `seed(0)`, trains a fresh `make_model()` with `fit(..., test=False)` and the
     other `fit_args`, and prints its best validation loss. Returns the best combination as a dict of
-    fit arguments, ready for `fit(make_model(), dataset, **fit_args, **best)`.
+    fit arguments, ready for `fit(make_model(), dataset, **fit_args, **best)`. A setting whose training
+    diverges (TrainingDiverged) is reported as such and counts as infinitely bad.
     """
     names = list(grid)
     combinations = [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
@@ -277,10 +391,18 @@ def select(make_model, dataset, grid, **fit_args):
     scores = []
     for setting in combinations:
         seed(0)
-        result = fit(make_model(), dataset, **fit_args, **setting, test=False, verbose=False)
+        text = ", ".join(f"{k}={v}" for k, v in setting.items())
+        try:
+            result = fit(make_model(), dataset, **fit_args, **setting, test=False, verbose=False)
+        except TrainingDiverged as error:   # one bad setting must not cost the completed fits
+            scores.append(math.inf)
+            print(f"{text}: diverged at epoch {error.epoch}, counted as infinitely bad ({str(error).split(';')[0]})")
+            continue
         scores.append(result.valid_losses[result.best_epoch])
-        print(", ".join(f"{k}={v}" for k, v in setting.items()) + f": validation loss {scores[-1]:.4f} nats per "
-              f"dimension at epoch {result.best_epoch}")
+        print(f"{text}: validation loss {scores[-1]:.4f} nats per dimension at epoch {result.best_epoch}")
+    if all(math.isinf(score) for score in scores):
+        raise TrainingDiverged("every setting of the grid diverged; try smaller learning rates or pass grad_clip",
+                               [], [], None)
     best = combinations[int(np.argmin(scores))]
     print("chosen on validation: " + ", ".join(f"{k}={v}" for k, v in best.items()))
     return best

@@ -179,6 +179,11 @@ def test_bad_data_raises(x, match):
         DiscretizedLogisticMixture(10).log_prob(x)
 
 
+def test_loss_of_an_empty_batch_is_an_error_not_nan():
+    with pytest.raises(ValueError, match="loss needs at least one example, got an empty batch"):
+        DiscretizedLogisticMixture(10).loss(np.zeros(0, dtype=np.int64))
+
+
 @pytest.mark.parametrize("d", [1, 0, 3.0, True])
 def test_bad_number_of_categories_raises(d):
     with pytest.raises(ValueError, match=r"d \(the number of categories\) must be an integer >= 2, got"):

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from helpers.models.made import MADE, connectivity_numbers, dependencies, masks_from_numbers, reachability
+from helpers.training import full_float32_precision
 
 
 @pytest.fixture(autouse=True)
@@ -102,6 +103,27 @@ def test_bad_numbers_name_the_layer(numbers, match):
         masks_from_numbers(numbers)
 
 
+@pytest.mark.parametrize("ordering", [[0, 0, 1], [10, 30, 20], np.array([[0, 1], [2, 3]]), [0, True, 2],
+                                      [0.0, 1.0, 2.0], np.array([0, 1, 2], dtype=object), "012", [], 3])
+def test_connectivity_numbers_refuse_what_is_not_a_permutation(ordering):
+    with pytest.raises(ValueError, match="ordering must be a permutation of range\\(D\\)"):
+        connectivity_numbers(ordering, [4])
+
+
+def test_connectivity_numbers_accept_any_integer_permutation():
+    expected = connectivity_numbers([2, 0, 1], [4], torch.Generator().manual_seed(0))
+    for ordering in (np.array([2, 0, 1], dtype=np.uint8), np.flip(np.array([1, 0, 2])), torch.tensor([2, 0, 1]),
+                     [np.int64(2), 0, 1]):
+        numbers = connectivity_numbers(ordering, [4], torch.Generator().manual_seed(0))
+        assert all(torch.equal(a, b) for a, b in zip(numbers, expected))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_connectivity_numbers_of_a_cuda_ordering_are_on_its_device():
+    numbers = connectivity_numbers(torch.tensor([2, 0, 1], device="cuda"), [4, 4])
+    assert all(m.device.type == "cuda" for m in numbers)
+
+
 def test_model_masks_are_those_of_its_numbers():
     model = MADE((5,), 4, [7, 6], ordering="random", num_masks=3, encoding="ordinal", direct=True)
     for j in range(3):
@@ -162,7 +184,7 @@ def test_direct_connections_are_a_strict_masked_linear_path():
     with torch.no_grad():
         model.layers[-1].weight.zero_()                           # silence the hidden path
     assert torch.equal(dependencies(model), torch.ones(5, 5, dtype=torch.bool).tril(-1))
-    assert "direct.masks" in model.state_dict() and MADE((5,), 3, [4]).direct is None
+    assert "direct.weight" in model.state_dict() and MADE((5,), 3, [4]).direct is None
 
 
 def test_ordinal_encoding_is_a_thermometer_code():
@@ -306,6 +328,7 @@ def test_top_half_completion_and_its_ordering_requirement():
 # --- devices, state, training -----------------------------------------------------------------
 
 def test_state_dict_and_devices_preserve_the_model():
+    # At full float32 precision: with TF32 on (set_float32_matmul_precision("high")) CUDA differs by ~1e-2.
     kwargs = dict(input_shape=(2, 3), d=3, hidden_sizes=[16, 16], ordering="random", num_masks=3)
     a, b = perturb(MADE(**kwargs, seed=0)), MADE(**kwargs, seed=1)
     x = torch.randint(0, 3, (10, 2, 3))
@@ -319,9 +342,48 @@ def test_state_dict_and_devices_preserve_the_model():
     for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
         moved = copy.deepcopy(a).to(device)
         assert moved.layers[0].masks.device.type == moved.orderings.device.type == device
-        assert torch.allclose(moved.log_prob(x, n_masks=3).cpu(), a.log_prob(x, n_masks=3), atol=1e-5)
+        with full_float32_precision():
+            assert torch.allclose(moved.log_prob(x, n_masks=3).cpu(), a.log_prob(x, n_masks=3), atol=1e-5)
         assert moved.sample(5, n_masks=3).device.type == device
         assert torch.equal(moved.to("cpu").log_prob(x), a.log_prob(x))
+
+
+def _legacy_state(model):
+    """The state as saved before masks left it: with each layer's mask stack."""
+    state = model.state_dict()
+    for i, layer in enumerate(model.layers):
+        state[f"layers.{i}.masks"] = layer.masks.clone()
+    if model.direct is not None:
+        state["direct.masks"] = model.direct.masks.clone()
+    return state
+
+
+def test_masks_stay_out_of_the_state_and_are_rebuilt_on_load(tmp_path):
+    kwargs = dict(input_shape=(3, 3), d=3, hidden_sizes=[64, 64], ordering="random", num_masks=8, direct=True)
+    a, b = perturb(MADE(**kwargs, seed=0)), MADE(**kwargs, seed=1)
+    state = a.state_dict()
+    assert not any(key.endswith("masks") for key in state)
+    mask_bytes = sum(m.masks.numel() for m in [*a.layers, a.direct])
+    assert sum(v.numel() * v.element_size() for v in state.values() if torch.is_tensor(v)) < mask_bytes
+    torch.save(state, tmp_path / "model.pt")
+    b.load_state_dict(torch.load(tmp_path / "model.pt"))       # other orderings and numbers: masks rebuilt
+    for la, lb in zip([*a.layers, a.direct], [*b.layers, b.direct]):
+        assert torch.equal(la.masks, lb.masks)
+    x = torch.randint(0, 3, (10, 3, 3))
+    assert torch.equal(a.log_prob(x), b.log_prob(x))
+
+
+def test_states_saved_with_their_masks_still_load_and_are_checked():
+    kwargs = dict(input_shape=(4,), d=2, hidden_sizes=[16], ordering="random", num_masks=3, direct=True)
+    a, b = perturb(MADE(**kwargs, seed=0)), MADE(**kwargs, seed=1)
+    b.load_state_dict(_legacy_state(a))                        # strict: the mask keys are accepted
+    x = torch.randint(0, 2, (10, 4))
+    assert torch.equal(a.log_prob(x), b.log_prob(x))
+    for key in ("layers.0.masks", "direct.masks"):
+        bad = _legacy_state(a)
+        bad[key] = 1 - bad[key]
+        with pytest.raises(RuntimeError, match=f"{key} in the state differs from the masks rebuilt"):
+            MADE(**kwargs).load_state_dict(bad)
 
 
 def test_training_cycles_masks_and_eval_uses_the_mixture():
@@ -393,6 +455,12 @@ def test_training_fits_a_small_dataset():
     (dict(ordering=[0.0, 1.0, 2.0, 3.0]), "permutation of range\\(4\\)"),
     (dict(encoding="onehot"), "encoding must be 'one-hot' or, for d > 2, 'ordinal'"),
     (dict(encoding="ordinal", d=2), "encoding must be .* with d = 2"),
+    (dict(ordering=[0, True, 2, 3]), "permutation of range\\(4\\), got \\[0, True, 2, 3\\]"),
+    (dict(ordering=np.array([0, 1, 2, 3], dtype=bool)), "permutation of range\\(4\\)"),
+    (dict(direct="no"), "direct must be True or False .* got 'no'"),
+    (dict(direct=1), "direct must be True or False"),
+    (dict(seed=-1), "seed \\(a random seed\\) must be an integer in"),
+    (dict(seed=1.5), "seed"),
 ])
 def test_bad_construction_raises(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -415,6 +483,9 @@ _known = torch.ones(2, 2, dtype=torch.bool)
 @pytest.mark.parametrize("call,match", [
     (lambda: _model.log_prob(_x.float()), "dtype"),
     (lambda: _model.log_prob(torch.zeros(5, 4, dtype=torch.long)), "trailing shape"),
+    (lambda: _model.log_prob(torch.zeros(2, 5, 2, 2, dtype=torch.long)),
+     "x must have shape \\(B, \\*input_shape\\) = \\(B, 2, 2\\), with one batch dimension, got shape \\(2, 5, 2, 2\\)"),
+    (lambda: _model.loss(torch.zeros(2, 5, 2, 2, dtype=torch.long)), "one batch dimension"),
     (lambda: _model.loss(_x + 3), "outside the categories"),
     (lambda: _model.loss(_x[:0]), "empty batch"),
     (lambda: _model.log_prob(_x, n_masks=3), "n_masks .* in \\[1, 2\\], got 3"),
@@ -441,3 +512,37 @@ _known = torch.ones(2, 2, dtype=torch.bool)
 def test_bad_calls_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# --- sampling precision -----------------------------------------------------------------------
+
+def _bernoulli(p, dtype=torch.float32):
+    """A one-dimensional MADE (d = 2) whose single bit is 1 with probability p, in `dtype`."""
+    model = MADE((1,), 2, []).to(dtype)
+    with torch.no_grad():
+        model.layers[0].weight.zero_()
+        model.layers[0].bias.fill_(math.log(p) - math.log1p(-p))
+    return model
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_models_sample_rare_values_at_their_rate(dtype):
+    # in bfloat16 uniforms are multiples of 2^-8, and a probability of 1.23e-4 came out 18 times too often
+    model = _bernoulli(1.23e-4, dtype)
+    p = torch.sigmoid(model.layers[0].bias.float()).item()      # the model's own probability, after rounding
+    n = 400_000
+    ones = int(model.sample(n).sum())
+    assert abs(ones - n * p) < 5 * math.sqrt(n * p)               # 5 standard deviations
+
+
+def test_uniforms_are_compared_in_their_own_precision():
+    # float64 uniforms just below 1 used to round to 1.0 in a float32 model, so p = 1 - 1e-12 gave 0
+    near_one = torch.full((4, 1), 1 - 2 ** -30, dtype=torch.float64)   # below p, but 1.0 in float32
+    assert _bernoulli(1 - 1e-12).sample(4, uniforms=near_one).eq(1).all()
+    # u = 0 must not pick a category whose probability is 0 (cdf[0] = 0 <= u)
+    model = MADE((1,), 3, [])
+    with torch.no_grad():
+        model.layers[0].weight.zero_()
+        model.layers[0].bias.copy_(torch.tensor([-200.0, 0.0, 0.0]))   # p(0) underflows to 0 in float32
+    for method in ("fast", "plain"):
+        assert model.sample(3, uniforms=torch.zeros(3, 1), method=method).eq(1).all()

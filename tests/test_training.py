@@ -1,10 +1,15 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from helpers import training
 from helpers.data import Dataset
-from helpers.training import BatchLoader, TrainingDiverged, evaluate, fit, seed, select, train_epochs
+from helpers.models import MADE, Histogram
+from helpers.training import (BatchLoader, TrainingDiverged, _batches, _loss, evaluate, fit, full_float32_precision,
+                              seed, select, train_epochs, training_device)
 
 
 class Categorical(nn.Module):
@@ -88,19 +93,47 @@ def test_callback_stops_early_and_optimizer_state_carries_over():
 
 
 def test_nan_loss_stops_at_its_batch_restores_the_last_good_epoch_and_keeps_the_losses():
+    # On the CPU the loss is checked at every batch (on a GPU every 32): pinned, so this holds on any machine.
     x = _data(100)
     model = NaNAfter(5, bad_call=10 + 3)                          # epoch 2, batch 3
     with pytest.raises(TrainingDiverged, match="epoch 2, batch 3; lower the learning rate or pass grad_clip") as err:
-        train_epochs(model, BatchLoader(x, 10), BatchLoader(x, 10), 3, 0.01, progress=False)
+        train_epochs(model, BatchLoader(x, 10), BatchLoader(x, 10), 3, 0.01, progress=False, device="cpu")
     assert model.calls == 13, "training went on after the bad batch"
     assert torch.isfinite(model.logits).all()
     after_epoch_1 = NaNAfter(5, bad_call=0)
-    train_epochs(after_epoch_1, BatchLoader(x, 10), BatchLoader(x, 10), 1, 0.01, progress=False)
+    train_epochs(after_epoch_1, BatchLoader(x, 10), BatchLoader(x, 10), 1, 0.01, progress=False, device="cpu")
     torch.testing.assert_close(model.logits, after_epoch_1.logits)
     assert len(err.value.train_losses) == 12 and np.isfinite(err.value.train_losses).all()
     assert len(err.value.valid_losses) == 2 and (err.value.epoch, err.value.batch) == (2, 3)
     with pytest.raises(TrainingDiverged, match="or clip harder than 1.0"):
-        train_epochs(NaNAfter(5, bad_call=2), BatchLoader(x, 10), None, 1, 0.01, grad_clip=1.0, progress=False)
+        train_epochs(NaNAfter(5, bad_call=2), BatchLoader(x, 10), None, 1, 0.01, grad_clip=1.0, progress=False,
+                     device="cpu")
+
+
+@pytest.mark.parametrize("epochs,validate", [(3, False), (1, False), (3, True)])
+def test_full_batch_divergence_restores_a_state_whose_loss_was_seen_finite(epochs, validate):
+    # One batch per epoch: the update of epoch 1's only batch is judged by no loss of epoch 1, so the
+    # state after it must not count as good, nor be returned as the result of a 1-epoch run.
+    x = np.random.RandomState(0).randint(0, 2, (50, 4))
+    model = MADE(4, 2, [8])
+    initial = copy.deepcopy(model.state_dict())
+    with pytest.raises(TrainingDiverged, match="restored to its state before training") as err:
+        train_epochs(model, BatchLoader(x, 100), BatchLoader(x, 100) if validate else None, epochs, lr=1e20,
+                     progress=False)
+    assert torch.isfinite(model.log_prob(torch.as_tensor(x))).all()
+    for key, value in initial.items():
+        if torch.is_tensor(value):
+            assert torch.equal(model.state_dict()[key], value), key
+    assert np.isfinite(err.value.train_losses).all() and len(err.value.train_losses) >= 1
+    assert len(err.value.valid_losses) == (1 if validate else 0)
+
+
+@pytest.mark.parametrize("loader", [torch.arange(10) % 5, np.arange(10) % 5, (b for b in [torch.arange(5)]), 3])
+def test_train_epochs_refuses_what_is_not_a_loader_of_batches(loader):
+    with pytest.raises(TypeError, match="train_loader must be a loader of batches.*BatchLoader"):
+        train_epochs(Categorical(5), loader, None, 1, 0.01, progress=False)
+    with pytest.raises(TypeError, match="loader must be a loader of batches.*BatchLoader"):
+        evaluate(Categorical(5), loader)
 
 
 class NaNValid(Categorical):
@@ -141,6 +174,9 @@ def test_fit_raises_on_a_nan_test_loss():
     (dict(lr=None), "pass lr"),
     (dict(lr=-0.1), "lr .* positive finite number"),
     (dict(optimizer="adam"), "pass either lr .* or optimizer"),
+    (dict(lr=True), "lr .* positive finite number, got True"),
+    (dict(lr=torch.tensor([0.1, 0.2])), "lr .* positive finite number"),
+    (dict(lr=1e38), "lr=1e\\+38 is too large: Adam's first step"),
 ])
 def test_bad_training_arguments_are_named(kwargs, match):
     loader = BatchLoader(_data(10), 5)
@@ -232,3 +268,119 @@ def test_select_picks_the_best_setting_on_validation_without_touching_the_test_s
     assert not any((x == 4).any() for x in seen), "select looked at the test split"
     out = capsys.readouterr().out
     assert "lr=0.0001: validation loss" in out and "chosen on validation: lr=0.3" in out
+
+
+@pytest.mark.parametrize("lr,grad_clip", [(np.float32(0.1), np.float64(1.0)), (torch.tensor(0.1), torch.tensor(1)),
+                                          (np.int64(1), np.float16(1.0))])
+def test_learning_rates_and_clips_of_any_real_type_are_accepted(lr, grad_clip):
+    loader = BatchLoader(_data(100), 10)
+    seed(0)
+    a, b = Categorical(5), Categorical(5)
+    train_epochs(a, loader, None, 1, lr, grad_clip=grad_clip, progress=False)
+    train_epochs(b, loader, None, 1, float(lr), grad_clip=float(grad_clip), progress=False)
+    torch.testing.assert_close(a.logits, b.logits)
+
+
+def test_numpy_integer_seeds_are_accepted():
+    for value in np.arange(2):                                    # a loop over np.arange gives np.int64
+        seed(value)
+        first = torch.rand(3)
+        seed(int(value))
+        assert torch.equal(first, torch.rand(3))
+    x = np.arange(20)
+    assert torch.equal(torch.cat(list(BatchLoader(x, 5, shuffle=True, seed=np.int64(3)))),
+                       torch.cat(list(BatchLoader(x, 5, shuffle=True, seed=3))))
+    fit(Categorical(5), _dataset(), epochs=1, lr=0.1, loader_seed=np.int32(2), test=False, verbose=False)
+    assert torch.equal(MADE(4, 2, [8], ordering="random", seed=np.int64(5)).numbers0,
+                       MADE(4, 2, [8], ordering="random", seed=5).numbers0)
+    for bad in (-1, 2.0, True, 2 ** 32):
+        with pytest.raises(ValueError, match="seed \\(a random seed\\) must be an integer in \\[0, 4294967295\\]"):
+            seed(bad)
+        with pytest.raises(ValueError, match="seed"):
+            BatchLoader(x, 5, seed=bad)
+
+
+class BlowsUp(Categorical):
+    """Its training loss becomes NaN once a logit passes 1.2 in size: after a few steps at lr = 1, never at 0.01."""
+
+    def loss(self, x):
+        loss = super().loss(x)
+        return loss * float("nan") if self.training and self.logits.abs().max() > 1.2 else loss
+
+
+def test_select_counts_a_diverged_setting_as_infinitely_bad_and_keeps_the_others(capsys):
+    ds = _dataset()
+    best = select(lambda: BlowsUp(5), ds, {"lr": [0.01, 1.0]}, epochs=5, batch_size=100)
+    assert best == {"lr": 0.01}
+    out = capsys.readouterr().out
+    assert "lr=1.0: diverged at epoch" in out and "counted as infinitely bad" in out
+    assert "lr=0.01: validation loss" in out and "chosen on validation: lr=0.01" in out
+    with pytest.raises(TrainingDiverged, match="every setting of the grid diverged"):
+        select(lambda: BlowsUp(5), ds, {"lr": [1.0, 2.0]}, epochs=5, batch_size=100)
+
+
+def test_small_models_train_on_the_cpu_even_when_cuda_is_present(monkeypatch, capsys):
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.cuda, "is_available", lambda: True)      # emulates a GPU machine
+        assert training_device(Histogram(100))[0].type == "cpu"
+        device, reason = training_device(MADE((28, 28), 2, [512, 512]))
+        assert device.type == "cuda" and reason is None
+    assert training_device(MADE((28, 28), 2, [512, 512])) == (torch.device("cpu"), None)
+    # A whole run, with CUDA present for helpers.training only (torch's Adam asks CUDA itself when told it is there).
+    monkeypatch.setattr(training, "default_device", lambda: torch.device("cuda"))
+    model = Categorical(5)
+    train_epochs(model, BatchLoader(_data(100), 10), None, 1, 0.01)
+    out = capsys.readouterr().out
+    assert "on cpu" in out and "kept on the CPU: a model of 5 parameters" in out
+    assert model.logits.device.type == "cpu"
+
+
+def test_batches_for_a_gpu_are_checked_on_the_cpu_not_read_back_from_the_device():
+    # Meta tensors hold no values, so reading one back fails: like a GPU sync, made visible.
+    model = Histogram(5).to("meta")
+    batches = list(_batches(BatchLoader(np.arange(5), 2), torch.device("meta"), model))
+    assert [(b.device.type, checked) for b, checked in batches] == [("meta", True)] * 3
+    assert _loss(model, *batches[0]).device.type == "meta"             # no value read on the device
+    with pytest.raises(RuntimeError, match="cannot be called on meta tensors"):
+        model.loss(batches[0][0])                                     # a direct call still checks the values
+    with pytest.raises(ValueError, match="outside the categories"):
+        list(_batches(BatchLoader(np.array([0, 7])), torch.device("meta"), model))
+    cpu_batches = list(_batches(BatchLoader(np.arange(5), 2), torch.device("cpu"), Histogram(5)))
+    assert not any(checked for _, checked in cpu_batches)              # on the CPU the model's own check suffices
+
+
+class DeviceOnly(torch.Tensor):
+    """Emulates a CUDA tensor on the CPU: it refuses to become a numpy array."""
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("can't convert cuda:0 device type tensor to numpy")
+
+
+def test_batch_loader_accepts_tensors_without_a_numpy_view():
+    data = torch.arange(10).as_subclass(DeviceOnly)
+    batches = list(BatchLoader(data, 4, shuffle=True))
+    assert sorted(torch.cat(batches).tolist()) == list(range(10))
+    np.testing.assert_array_equal(torch.cat(list(BatchLoader(np.flip(np.arange(10)), 4))).numpy(), np.arange(10)[::-1])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_batch_loader_and_training_on_cuda_tensors():
+    data = torch.as_tensor(_data(100)).cuda()
+    model = Categorical(5)
+    train_epochs(model, BatchLoader(data, 10, shuffle=True), BatchLoader(data, 50), 2, 0.05, progress=False,
+                 device="cuda")
+    assert model.logits.device.type == "cuda"
+
+
+def test_full_float32_precision_restores_the_previous_setting():
+    previous = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("high")                      # TF32, a common Colab line
+        with full_float32_precision():
+            assert torch.get_float32_matmul_precision() == "highest"
+        assert torch.get_float32_matmul_precision() == "high"
+        with pytest.raises(RuntimeError), full_float32_precision():
+            raise RuntimeError
+        assert torch.get_float32_matmul_precision() == "high"
+    finally:
+        torch.set_float32_matmul_precision(previous)

@@ -23,23 +23,49 @@ is the uniform mixture of its masks: `log_prob` and `sample` use all of them unl
 """
 import math
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .._checks import as_categories, check_integer
+from .._checks import as_categories, check_examples, check_integer, check_seed
 
 ENCODINGS = ("one-hot", "ordinal")
 
 
+def as_permutation(ordering, D=None):
+    """`ordering` as a long CPU tensor, or a ValueError unless it is a permutation of range(D).
+
+    D defaults to the ordering's length. Accepts lists, numpy arrays and tensors on any device, of
+    integers; bools are refused even inside a list, where torch and numpy would read True as 1.
+    """
+    expected = f"range({D})" if D is not None else "range(D), one integer per dimension"
+    try:
+        if torch.is_tensor(ordering):
+            o = ordering.detach().cpu()
+        elif isinstance(ordering, (str, bytes)) or any(isinstance(v, (bool, np.bool_)) for v in ordering):
+            raise TypeError
+        else:
+            o = torch.as_tensor(np.array(ordering))
+    except (TypeError, ValueError, RuntimeError):   # not a sequence, or nothing numeric
+        o = None
+    if (o is None or o.dtype.is_floating_point or o.dtype.is_complex or o.dtype == torch.bool or o.dim() != 1
+            or len(o) == 0 or (D is not None and len(o) != D)
+            or not torch.equal(o.sort().values.long(), torch.arange(len(o)))):
+        raise ValueError(f"ordering must be a permutation of {expected}, got {ordering!r:.200}")
+    return o.long()
+
+
 def connectivity_numbers(ordering, hidden_sizes, generator=None):
-    """The connectivity numbers [m0, m1, ..., mL] of one mask, as long tensors.
+    """The connectivity numbers [m0, m1, ..., mL] of one mask, as long tensors on the ordering's device.
 
     m0[i] is the position (1..D) of data dimension i in `ordering`, a permutation of range(D). Hidden
     layer l's numbers m_l are drawn uniformly in [min(m_{l-1}), D - 1]: a unit numbered below that
-    minimum would get no input, and one numbered D could feed no output.
+    minimum would get no input, and one numbered D could feed no output. They are drawn on the CPU,
+    with `generator` (a CPU generator), whatever the ordering's device.
     """
-    ordering = torch.as_tensor(ordering)
+    device = ordering.device if torch.is_tensor(ordering) else torch.device("cpu")
+    ordering = as_permutation(ordering)
     numbers = [ordering.argsort() + 1]
     for size in hidden_sizes:
         low = int(numbers[-1].min())
@@ -47,7 +73,7 @@ def connectivity_numbers(ordering, hidden_sizes, generator=None):
             raise ValueError(f"with D = {len(ordering)} dimension(s) no hidden unit can feed an output: "
                              f"use no hidden layers")
         numbers.append(torch.randint(low, len(ordering), (size,), generator=generator))
-    return numbers
+    return [m.to(device) for m in numbers]
 
 
 def masks_from_numbers(numbers):
@@ -116,11 +142,19 @@ class MADE(nn.Module):
         permutation of range(D), dimensions indexed in row-major order of input_shape.
     num_masks: mask sets held by the model. Mask 0 uses `ordering`; masks 1.. use fresh random
         permutations if ordering == "random", else the same ordering. Hidden numbers are drawn anew
-        for every mask. Everything is seeded by `seed`.
+        for every mask.
+    seed: fixes the random orderings and the hidden numbers, hence every mask, and nothing else. The
+        initial weights come from torch's global generator, like any nn.Linear's: seed that too
+        (`helpers.training.seed`) to repeat a run.
     resample_every: in training mode, `loss` moves to the next mask every this many steps.
     direct: direct connections from the inputs to the outputs (the paper's MNIST models): a masked
         linear path, strict like the output layer, added to the hidden path's logits.
     encoding: for d > 2, "one-hot" (d input units per dimension) or "ordinal" (d - 1 threshold units).
+
+    The masks follow from the orderings and numbers, so `state_dict` leaves them out (they take
+    num_masks times the weights' size, gigabytes for wide models) and keeps those small buffers;
+    loading a state rebuilds the masks from its orderings and numbers. States that hold the masks
+    (`layers.N.masks`, `direct.masks`, as saved before) still load: their masks must equal the rebuilt ones.
     """
 
     def __init__(self, input_shape, d, hidden_sizes, ordering=None, num_masks=1, seed=0, resample_every=1,
@@ -146,8 +180,11 @@ class MADE(nn.Module):
         self.out_units = 1 if self.d == 2 else self.d   # logits per dimension
         self.logit_shape = () if self.d == 2 else (self.d,)   # one dimension's output
         self.steps = 0   # training steps taken by `loss`; they fix the current mask (`mask_id`)
+        if not isinstance(direct, (bool, np.bool_)):
+            raise ValueError(f"direct must be True or False (direct connections from the inputs to the outputs), "
+                             f"got {direct!r}")
 
-        g = torch.Generator().manual_seed(seed)
+        g = torch.Generator().manual_seed(check_seed(seed))
         first = self._check_ordering(ordering, g)
         orderings = [first] + [torch.randperm(self.D, generator=g) if isinstance(ordering, str) else first
                                for _ in range(self.num_masks - 1)]
@@ -156,11 +193,12 @@ class MADE(nn.Module):
         for l in range(len(self.hidden_sizes)):
             self.register_buffer(f"numbers{l}", torch.stack([m[l + 1] for m in numbers]))
         self.register_buffer("thresholds", torch.arange(1, self.d), persistent=False)   # of the ordinal code
-        per_mask = [self._to_units(masks_from_numbers(m)) for m in numbers]
-        self.layers = nn.ModuleList(MaskedLinear(torch.stack(masks)) for masks in zip(*per_mask))
+        layer_masks, direct_masks = self._build_masks()
+        self.layers = nn.ModuleList(MaskedLinear(masks) for masks in layer_masks)
         # without hidden layers the output layer already is the direct path: the masks of numbers [m0] alone
-        self.direct = MaskedLinear(torch.stack([self._to_units(masks_from_numbers(m[:1]))[0] for m in numbers]),
-                                   bias=False) if direct and self.hidden_sizes else None
+        self.direct = MaskedLinear(direct_masks, bias=False) if direct and self.hidden_sizes else None
+        for layer in self._masked_layers():
+            layer.register_buffer("masks", layer.masks, persistent=False)   # rebuilt, not saved: see the docstring
 
     def _check_ordering(self, ordering, g):
         if ordering is None:
@@ -169,11 +207,43 @@ class MADE(nn.Module):
             if ordering != "random":
                 raise ValueError(f"ordering must be None, 'random' or a permutation of range({self.D}), got {ordering!r}")
             return torch.randperm(self.D, generator=g)
-        o = torch.as_tensor(ordering)
-        if (o.dtype.is_floating_point or o.dtype.is_complex or o.dtype == torch.bool or o.shape != (self.D,)
-                or not torch.equal(o.sort().values.cpu().long(), torch.arange(self.D))):
-            raise ValueError(f"ordering must be a permutation of range({self.D}), got {ordering}")
-        return o.cpu().long()
+        return as_permutation(ordering, self.D)
+
+    def _masked_layers(self):
+        """Every layer holding masks: the hidden and output layers, then the direct path if any."""
+        return list(self.layers) + ([self.direct] if self.direct is not None else [])
+
+    def _build_masks(self):
+        """The mask stacks (num_masks, out, in) of every layer, and of the direct path, from the
+        orderings and numbers buffers, on their device."""
+        numbers = [self.numbers(j) for j in range(self.num_masks)]
+        layers = [torch.stack(masks) for masks in zip(*(self._to_units(masks_from_numbers(m)) for m in numbers))]
+        return layers, torch.stack([self._to_units(masks_from_numbers(m[:1]))[0] for m in numbers])
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        """Load as nn.Module does, then rebuild the masks if the orderings or numbers changed, and check
+        the masks of a state saved with them (see the class docstring)."""
+        names = [f"layers.{i}.masks" for i in range(len(self.layers))]
+        names += ["direct.masks"] if self.direct is not None else []
+        saved_masks = {name: state_dict.pop(prefix + name) for name in names if prefix + name in state_dict}
+        numbers = ["orderings"] + [f"numbers{l}" for l in range(len(self.hidden_sizes))]
+        changed = any(prefix + name in state_dict and not torch.equal(state_dict[prefix + name].cpu(),
+                                                                      getattr(self, name).cpu()) for name in numbers)
+        errors = len(error_msgs)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+        if len(error_msgs) > errors:
+            return
+        if changed:
+            layer_masks, direct_masks = self._build_masks()
+            for layer, masks in zip(self._masked_layers(), layer_masks + [direct_masks]):
+                layer.masks = masks.to(layer.masks.device)
+        for name, layer in zip(names, self._masked_layers()):
+            if name in saved_masks and not torch.equal(saved_masks[name].to(layer.masks.device), layer.masks):
+                error_msgs.append(f"{prefix}{name} in the state differs from the masks rebuilt from its orderings "
+                                  f"and numbers: it was saved by a MADE that built its masks differently, so its "
+                                  f"weights belong to other masks and cannot be used with these")
 
     def _to_units(self, masks):
         """Masks between dimensions and hidden units -> between units: each dimension has in_units input
@@ -228,9 +298,21 @@ class MADE(nn.Module):
 
     # --- the network and the likelihood --------------------------------------------------------
 
+    def check_input(self, x, name="x"):
+        """Validated categories: a long tensor (B, *input_shape) or one example (*input_shape), where it was.
+
+        More than one batch dimension is refused, since `log_prob` returns one number per example (B,).
+        """
+        x = as_categories(x, self.d, self.input_shape, name)
+        if x.dim() > len(self.input_shape) + 1:
+            shape = ", ".join(map(str, self.input_shape))
+            raise ValueError(f"{name} must have shape (B, *input_shape) = (B, {shape}), with one batch dimension, got "
+                             f"shape {tuple(x.shape)}; flatten its batch dimensions with {name}.reshape(-1, {shape})")
+        return x
+
     def _flat(self, x, name="x"):
         """Validated categories as a long tensor (B, D) on the model's device."""
-        return as_categories(x, self.d, self.input_shape, name).to(self.device).reshape(-1, self.D)
+        return self.check_input(x, name).to(self.device).reshape(-1, self.D)
 
     def _encode(self, x):
         """Network input for categories x (..., D): the bits (d = 2), one-hot blocks or thermometer codes."""
@@ -290,8 +372,7 @@ class MADE(nn.Module):
         """Mean NLL in nats per dimension: training mode, under the current mask, then a step of the
         mask cycle; eval mode, that of the model's distribution (the mixture of all its masks)."""
         x = self._flat(x)
-        if len(x) == 0:
-            raise ValueError("loss needs at least one example, got an empty batch")
+        check_examples(x)
         if not self.training:
             return -self._mixture_log_prob(x, self.num_masks).mean() / self.D
         nll = -self._log_likelihoods(x, [self.mask_id])[0].mean() / self.D
@@ -340,14 +421,14 @@ class MADE(nn.Module):
 
     def _check_uniforms(self, uniforms, n):
         if uniforms is None:
-            return torch.rand(n, self.D, device=self.device, dtype=self.dtype)
+            return torch.rand(n, self.D, device=self.device, dtype=self._draw_dtype(self.dtype))
         if not torch.is_tensor(uniforms) or not uniforms.dtype.is_floating_point:
             raise ValueError(f"uniforms must be a floating-point tensor of shape {(n, self.D)}, got {uniforms!r:.60}")
         if tuple(uniforms.shape) != (n, self.D):
             raise ValueError(f"uniforms must have shape {(n, self.D)}, got {tuple(uniforms.shape)}")
         if not ((uniforms >= 0) & (uniforms < 1)).all():   # NaN fails both comparisons
             raise ValueError("uniforms must lie in [0, 1) (no NaN): draw them with torch.rand")
-        return uniforms.to(self.device, self.dtype)
+        return uniforms.to(self.device, self._draw_dtype(uniforms.dtype))   # never rounded to the model's dtype
 
     def _check_completion(self, n, given, known, mask_ids):
         """Validated given (n, D) and known (D,); the known dimensions must come first in every ordering used."""
@@ -369,12 +450,26 @@ class MADE(nn.Module):
                     f"is not an exact conditional sample; for top-half completion use the natural ordering")
         return given, known
 
+    @staticmethod
+    def _draw_dtype(dtype):
+        """The dtype of the draws: at least float32. In bfloat16 (8 bits of precision) uniforms are multiples
+        of 2^-8 and a small probability p would be compared with 0 or 2^-8, not p."""
+        return torch.promote_types(dtype, torch.float32)
+
     def _categories(self, logits, u):
-        """Inverse-CDF draw from one dimension's logits ((n,) or (n, d)) with uniforms u (n,)."""
+        """Inverse-CDF draw from one dimension's logits ((n,) or (n, d)) with uniforms u (n,).
+
+        Probabilities and uniforms are compared in the more precise of their dtypes (at least float32),
+        so that neither is rounded to the other's: a float64 uniform just below 1 would round to 1.0 in
+        float32. Category k is drawn when cdf[k - 1] <= u < cdf[k], so u = 0 never picks a category whose
+        probability is 0.
+        """
+        dtype = torch.promote_types(self._draw_dtype(logits.dtype), u.dtype)
+        logits, u = logits.to(dtype), u.to(dtype)
         if self.d == 2:
             return (u < torch.sigmoid(logits)).long()
         cdf = logits.softmax(-1).cumsum(-1)
-        return (cdf < u[:, None]).sum(-1).clamp(max=self.d - 1)   # clamp: rounding can leave cdf[-1] < u
+        return (cdf <= u[:, None]).sum(-1).clamp(max=self.d - 1)   # clamp: rounding can leave cdf[-1] <= u
 
     def _sample_plain(self, u, mask_id, given, known):
         """Reference sampler: one full forward pass per dimension, in the mask's ordering."""
@@ -411,7 +506,8 @@ class MADE(nn.Module):
         if self.direct is not None:   # inputs -> outputs, by position
             w_direct = (self.direct.weight * self.direct.masks[mask_id])[perms[-1][:, None], perms[0]]
             w_direct = w_direct.view(D, *self.logit_shape, -1).movedim(-1, 1)   # (D, inputs, *logit_shape)
-        acts = [u.new_zeros(n, layer.in_features) for layer in self.layers]   # each layer's input, sorted
+        acts = [torch.zeros(n, layer.in_features, dtype=self.dtype, device=u.device)   # each layer's input, sorted
+                for layer in self.layers]
         pre = [layer.bias[rows].expand(n, -1).clone() for layer, rows in zip(self.layers[:-1], perms[1:])]
 
         x = torch.zeros(n, D, dtype=torch.long, device=u.device)
