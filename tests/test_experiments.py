@@ -140,7 +140,7 @@ def test_a_seed_changes_orderings_connectivity_and_initialization(experiment):
 
 def test_a_run_records_each_test_image_nll_for_paired_comparisons(experiment, tmp_path):
     images = np.random.RandomState(0).randint(0, 2, (30, 28, 28)).astype(np.uint8)
-    data = Dataset("mnist", images, images[:20], d=2, shape=(28, 28), valid=images[:10])
+    data = Dataset("mnist", train=images, valid=images[:10], test=images[:20], d=2, shape=(28, 28))
     key, result = experiment.run("1x500-K2-random", data, 1e-4, torch.device("cpu"), seed=3, optimizer=("Adam", 1e-3))
     assert key == "1x500-K2-random-Adam0.001-seed3" and result["seed"] == 3 and result["epochs"] == 1
     nlls = np.load(tmp_path / "test_nlls" / f"{key}.npy")
