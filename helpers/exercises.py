@@ -203,8 +203,8 @@ def check_weighted_component_log_probs(fn):
         if bad.any():
             k, i = bad.nonzero()[0].tolist()
             raise ExerciseFailed(
-                f"{name}: at x = {k}, component {i} (μ = {means[i]:.2f}, s = {log_scales[i].exp():.2f}) gives "
-                f"{float(log_p[k, i]):.6g}, should be log π_i + log[σ((x + 0.5 − μ)/s) − σ((x − 0.5 − μ)/s)] = "
+                f"{name}: at x = {k}, component {i} (μ = {means.detach()[i]:.2f}, s = {log_scales.detach()[i].exp():.2f}) gives "
+                f"{float(log_p.detach()[k, i]):.6g}, should be log π_i + log[σ((x + 0.5 − μ)/s) − σ((x − 0.5 − μ)/s)] = "
                 f"{float(expected[k, i]):.6g}")
         _needs_gradient(name, log_p, "logits, means and log_scales")
         _mixture_is_stable(name, call, exercise.reference, d)
@@ -252,8 +252,8 @@ def _mixture_is_stable(name, call, reference, d):
     if bad.any():
         k, i = where(bad)
         raise ExerciseFailed(
-            f"{name}: log-probabilities become {float(log_p[k, i])} at scale 1e-4: at x = {k}, component {i} "
-            f"(μ = {means[i]:.1f}) is {abs(k - means[i].item()) / 1e-4:.0f} scales away, where σ((x ± 0.5 − μ)/s) "
+            f"{name}: log-probabilities become {float(log_p.detach()[k, i])} at scale 1e-4: at x = {k}, component {i} "
+            f"(μ = {means.detach()[i]:.1f}) is {abs(k - means.detach()[i].item()) / 1e-4:.0f} scales away, where σ((x ± 0.5 − μ)/s) "
             f"round to 0 or 1 in float32 and their difference to 0. Subtract in log space: σ(u) − σ(l) = "
             f"σ(u) σ(−l) (1 − e^(−1/s)), so log p = log σ(u) + log σ(−l) + log(1 − e^(−1/s)) (F.logsigmoid), "
             f"and at the edges log σ(u) or log σ(−l) alone")
@@ -261,7 +261,7 @@ def _mixture_is_stable(name, call, reference, d):
     if bad.any():
         k, i = where(bad)
         raise ExerciseFailed(
-            f"{name}: at scale 1e-4, x = {k}, component {i} (μ = {means[i]:.1f}) gives {float(log_p[k, i]):.6g}, "
+            f"{name}: at scale 1e-4, x = {k}, component {i} (μ = {means.detach()[i]:.1f}) gives {float(log_p.detach()[k, i]):.6g}, "
             f"finite but wrong: it should be {float(expected[k, i]):.6g}. Compute it in log space (log σ(u) + "
             f"log σ(−l) + log(1 − e^(−1/s))) rather than guarding the log of a difference (e.g. log(p + ε))")
     grads = torch.autograd.grad(log_p.sum(), (means, log_scales), allow_unused=True)
@@ -430,7 +430,7 @@ def check_bernoulli_log_prob(fn):
         bad = ~torch.isclose(log_p.detach(), expected, rtol=1e-4, atol=1e-4)
         if bad.any():
             i = int(bad.nonzero()[0])
-            raise ExerciseFailed(f"{name}: log p(x = {int(bits[i])}) at logit {large[i]:.0f} is {float(log_p[i])}, "
+            raise ExerciseFailed(f"{name}: log p(x = {int(bits[i])}) at logit {large[i]:.0f} is {float(log_p.detach()[i])}, "
                                  f"should be {float(expected[i]):.6g}: σ(±100) rounds to 0 or 1 in float32, so compute "
                                  f"log σ(ℓ) without forming σ(ℓ): F.logsigmoid(ℓ) for x = 1 and "
                                  f"log(1 − σ(ℓ)) = F.logsigmoid(−ℓ) for x = 0 (and 0 · (−inf) is nan)")
