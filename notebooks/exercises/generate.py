@@ -209,7 +209,7 @@ def _source(cell):
 
 
 def _cell(cell_type, source):
-    cell = {"cell_type": cell_type, "metadata": {}, "source": source.splitlines(keepends=True)}
+    cell = {"cell_type": cell_type, "id": None, "metadata": {}, "source": source.splitlines(keepends=True)}
     if cell_type == "code":
         cell.update(execution_count=None, outputs=[])
     return cell
@@ -252,9 +252,16 @@ def exercise_notebook(name, filled=False):
                                   f"code ({err.msg}): the statement spans several lines; update SPEC") from None
             cells[i] = _cell("code", source)
     cells.insert(1, _cell(*header_cell))
+    for i, cell in enumerate(cells):
+        cell["id"] = f"cell-{i}"   # nbformat 4.5 wants ids; stable ones keep regenerations byte-identical
     metadata = {k: v for k, v in notebook["metadata"].items() if k in ("kernelspec", "language_info")}
     return {"cells": cells, "metadata": copy.deepcopy(metadata), "nbformat": notebook["nbformat"],
             "nbformat_minor": notebook["nbformat_minor"]}
+
+
+def exercises(name):
+    """The functions the learner writes in notebook `name`."""
+    return [c.name for op in SPEC[name][1:] if isinstance(op, Replace) for c in op.cells if isinstance(c, Stub)]
 
 
 def write(notebook, path):
