@@ -13,14 +13,24 @@ class Histogram(UnivariateDistribution):
     without constraints on θ, so plain gradient descent applies; its gradient of the mean NLL is
     softmax(θ) − (empirical frequencies), zero exactly at the maximum-likelihood histogram.
     θ starts at zero: the uniform distribution, with loss log d nats.
+
+    log_prob_from_logits: a function with the signature of `Histogram.log_prob_from_logits` to use in
+        its place (the exercise notebooks plug the learner's in); None: the package's.
     """
 
-    def __init__(self, d):
+    def __init__(self, d, log_prob_from_logits=None):
         super().__init__()
         self.d = check_integer(d, "d", 2, "the number of categories")
         self.logits = nn.Parameter(torch.zeros(self.d))
+        if log_prob_from_logits is not None:
+            self.log_prob_from_logits = log_prob_from_logits
+
+    @staticmethod
+    def log_prob_from_logits(logits, x):
+        """log softmax(θ)_x for a long tensor x of categories (any shape), from the logits θ (d,)."""
+        return logits.log_softmax(dim=0)[x]
 
     def log_prob(self, x):
         """Log-likelihood in nats of each integer x in [0, d − 1]; same shape as x."""
         x = as_categories(x, self.d).to(self.logits.device)
-        return self.logits.log_softmax(dim=0)[x]
+        return self.log_prob_from_logits(self.logits, x)

@@ -44,10 +44,16 @@ class DiscretizedLogisticMixture(UnivariateDistribution):
     large and positive: x far above μ). The edge bins drop the factor for their infinite end:
     p(0) = σ(u) and p(d − 1) = 1 − σ(l) = σ(−l). Components combine with logsumexp over
     log π_i + log p_i(x).
+
+    weighted_component_log_probs: a function with the signature of
+        `DiscretizedLogisticMixture.weighted_component_log_probs` to use in its place (the exercise
+        notebooks plug the learner's in); None: the package's.
     """
 
-    def __init__(self, d, n_components=4):
+    def __init__(self, d, n_components=4, weighted_component_log_probs=None):
         super().__init__()
+        if weighted_component_log_probs is not None:
+            self.weighted_component_log_probs = weighted_component_log_probs
         self.d = check_integer(d, "d", 2, "the number of categories")
         self.n_components = k = check_integer(n_components, "n_components", 1, "the number of mixture components")
         self.logits = nn.Parameter(torch.zeros(k))
@@ -69,18 +75,23 @@ class DiscretizedLogisticMixture(UnivariateDistribution):
         return log_p.double().exp().T.cpu().numpy()
 
     def _weighted_component_log_probs(self, x):
-        """log π_i + log p_i(x) for each component i, shape (*x.shape, n_components), as the class docstring says."""
         x = as_categories(x, self.d).to(self.means.device)
-        inv_scales = torch.exp(-self.log_scales.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX))
-        centered = x.to(self.means.dtype).unsqueeze(-1) - self.means  # (..., n_components)
+        return self.weighted_component_log_probs(x, self.logits, self.means, self.log_scales, self.d)
+
+    @staticmethod
+    def weighted_component_log_probs(x, logits, means, log_scales, d):
+        """log π_i + log p_i(x) for each component i, shape (*x.shape, n_components), as the class docstring
+        says, for a long tensor x of categories in [0, d − 1] and the parameters (n_components,)."""
+        inv_scales = torch.exp(-log_scales.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX))
+        centered = x.to(means.dtype).unsqueeze(-1) - means  # (..., n_components)
         upper = (centered + 0.5) * inv_scales
         lower = (centered - 0.5) * inv_scales
         # log(1 − e^(−1/s)) via expm1: accurate for components much wider than a bin (1/s → 0), where
         # the log is very negative; for narrow ones it is ≈ 0, off by less than float precision.
         log_width = torch.log(-torch.expm1(-inv_scales))
         first = (x == 0).unsqueeze(-1)
-        last = (x == self.d - 1).unsqueeze(-1)
+        last = (x == d - 1).unsqueeze(-1)
         log_bin = (torch.where(last, 0.0, F.logsigmoid(upper))
                    + torch.where(first, 0.0, F.logsigmoid(-lower))
                    + torch.where(first | last, 0.0, log_width))
-        return self.logits.log_softmax(dim=-1) + log_bin
+        return logits.log_softmax(dim=-1) + log_bin

@@ -21,6 +21,7 @@ With num_masks > 1 the model holds several mask sets and trains on them in turn,
 (connectivity-agnostic training; order-agnostic too with ordering="random"). As a distribution it
 is the uniform mixture of its masks: `log_prob` and `sample` use all of them unless told otherwise.
 """
+import functools
 import math
 
 import numpy as np
@@ -107,6 +108,12 @@ def _check_numbers(numbers):
                          f"(their positions in the ordering), got {numbers[0].tolist()}")
 
 
+def bernoulli_log_prob(logits, x):
+    """log p(x_i | x_<i) = x_i log σ(ℓ_i) + (1 − x_i) log σ(−ℓ_i) of every bit x (long, any shape) from its
+    logit ℓ (same shape), computed without forming σ(ℓ), so it stays finite for any logit."""
+    return -F.binary_cross_entropy_with_logits(logits, x.to(logits.dtype), reduction="none")
+
+
 def reachability(masks):
     """Which input reaches which output through masks [(h1, in), ..., (out, hL)]: a bool (out, in) matrix.
 
@@ -155,11 +162,15 @@ class MADE(nn.Module):
     num_masks times the weights' size, gigabytes for wide models) and keeps those small buffers;
     loading a state rebuilds the masks from its orderings and numbers. States that hold the masks
     (`layers.N.masks`, `direct.masks`, as saved before) still load: their masks must equal the rebuilt ones.
+    connectivity_numbers, masks_from_numbers, bernoulli_log_prob: functions with the signatures of this
+        module's to use in their place (the exercise notebooks plug the learner's in).
     """
 
     def __init__(self, input_shape, d, hidden_sizes, ordering=None, num_masks=1, seed=0, resample_every=1,
-                 direct=False, encoding="one-hot"):
+                 direct=False, encoding="one-hot", connectivity_numbers=connectivity_numbers,
+                 masks_from_numbers=masks_from_numbers, bernoulli_log_prob=bernoulli_log_prob):
         super().__init__()
+        self.bernoulli_log_prob, self.masks_from_numbers = bernoulli_log_prob, masks_from_numbers
         shape = (input_shape,) if not isinstance(input_shape, (tuple, list, torch.Size)) else input_shape
         self.input_shape = tuple(check_integer(s, "each size in input_shape", 1, f"the shape {input_shape} of "
                                                f"one example") for s in shape)
@@ -217,8 +228,8 @@ class MADE(nn.Module):
         """The mask stacks (num_masks, out, in) of every layer, and of the direct path, from the
         orderings and numbers buffers, on their device."""
         numbers = [self.numbers(j) for j in range(self.num_masks)]
-        layers = [torch.stack(masks) for masks in zip(*(self._to_units(masks_from_numbers(m)) for m in numbers))]
-        return layers, torch.stack([self._to_units(masks_from_numbers(m[:1]))[0] for m in numbers])
+        layers = [torch.stack(masks) for masks in zip(*(self._to_units(self.masks_from_numbers(m)) for m in numbers))]
+        return layers, torch.stack([self._to_units(self.masks_from_numbers(m[:1]))[0] for m in numbers])
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
                               error_msgs):
@@ -351,7 +362,7 @@ class MADE(nn.Module):
         for j in mask_ids:
             logits = self.network(h, j)
             if self.d == 2:
-                lp = -F.binary_cross_entropy_with_logits(logits, x.to(logits.dtype), reduction="none")
+                lp = self.bernoulli_log_prob(logits, x)
             else:
                 lp = logits.log_softmax(-1).gather(-1, x[..., None]).squeeze(-1)
             rows.append((lp if dims is None else lp[:, dims]).sum(-1))
@@ -393,7 +404,8 @@ class MADE(nn.Module):
             copied from `given` (n, *input_shape) and the rest sampled. This is an exact conditional
             sample only if the known dimensions come first in the ordering, so anything else raises
             (to complete images from their top half, use the natural ordering).
-        method: "fast" (one forward pass of work, see `_sample_fast`) or "plain" (D forward passes).
+        method: "fast" (one forward pass of work, see `_sample_fast`), "plain" (D forward passes), or a
+            function with the signature of `MADE._sample_plain`, (model, u, mask_id, given, known) -> x.
         uniforms: optional tensor (n, D) of numbers in [0, 1) driving the draws, by data dimension;
             the two methods give the same samples from the same uniforms.
         """
@@ -402,8 +414,13 @@ class MADE(nn.Module):
             raise ValueError("pass either mask_id (one mask) or n_masks (a mixture), not both")
         mask_ids = [self._check_mask_id(mask_id)] if mask_id is not None else range(self._check_n_masks(n_masks))
         samplers = {"fast": self._sample_fast, "plain": self._sample_plain}
-        if method not in samplers:
-            raise ValueError(f"method must be 'fast' or 'plain', got {method!r}")
+        if callable(method):   # a sampler written outside the class, e.g. a learner's (notebooks/exercises)
+            sampler = functools.partial(method, self)
+        elif method in samplers:
+            sampler = samplers[method]
+        else:
+            raise ValueError(f"method must be 'fast', 'plain' or a function (model, u, mask_id, given, known) -> x, "
+                             f"got {method!r}")
         uniforms = self._check_uniforms(uniforms, n)
         if given is None and known is None:
             log_weights = torch.zeros(n, len(mask_ids), device=self.device)   # masks drawn uniformly
@@ -416,7 +433,7 @@ class MADE(nn.Module):
         for i, j in enumerate(mask_ids):   # samples grouped by mask
             rows = (choice == i).nonzero().squeeze(1)
             if len(rows):
-                x[rows] = samplers[method](uniforms[rows], j, None if given is None else given[rows], known)
+                x[rows] = sampler(uniforms[rows], j, None if given is None else given[rows], known)
         return x.view(n, *self.input_shape)
 
     def _check_uniforms(self, uniforms, n):
