@@ -38,7 +38,7 @@ class Replace:
 
 @dataclasses.dataclass(frozen=True)
 class ReplaceLine:
-    """In the one cell containing `anchor`, the one line containing it becomes `line`."""
+    """In the one cell containing `anchor`, the one line containing it becomes `line`, indented as it was."""
     anchor: str
     line: str
 
@@ -243,7 +243,7 @@ def exercise_notebook(name, filled=False):
         else:
             lines = _source(cells[i]).split("\n")
             j = _find([{"source": line} for line in lines], op.anchor, f"{path.name}, cell {i}")
-            lines[j] = op.line
+            lines[j] = lines[j][:len(lines[j]) - len(lines[j].lstrip())] + op.line   # at the line's indentation
             source = "\n".join(lines)
             try:
                 compile(source, f"{path.name}, cell {i}", "exec")
