@@ -230,6 +230,13 @@ def test_a_missing_or_ambiguous_anchor_stops_the_generation_naming_notebook_and_
         generate.exercise_notebook("01_histogram")
 
 
+def test_a_replaced_line_keeps_its_indentation(monkeypatch):
+    header = generate.SPEC["01_histogram"][0]
+    monkeypatch.setitem(generate.SPEC, "01_histogram", [header, generate.ReplaceLine("p = p[p > 0]", "p = p[p >= 0]")])
+    cells = generate.exercise_notebook("01_histogram")["cells"]
+    assert "\n    p = p[p >= 0]\n" in "".join("".join(c["source"]) for c in cells)
+
+
 @pytest.mark.parametrize("name", generate.SPEC)
 def test_filled_exercise_notebook_executes_and_every_check_passes(name, tmp_path, monkeypatch):
     notebook = nbformat.reads(json.dumps(generate.exercise_notebook(name, filled=True)), as_version=4)
