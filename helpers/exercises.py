@@ -471,8 +471,8 @@ def check_sample_plain(fn):
             raise ExerciseFailed(
                 f"{name}: the samples do not follow the model: on a MADE with D = {D}, d = {d} and ordering "
                 f"{model.orderings[0].tolist()}, {n} samples give chi-square = {statistic:.0f} with {dof} degrees of "
-                f"freedom (p = {p_value:.1e}); x = {cells[worst].tolist()} was drawn {counts[worst] / n:.4f} of the time "
-                f"against p(x) = {probabilities[worst]:.4f}. Draw the dimensions in the model's ordering, "
+                f"freedom (p = {p_value:.1e}); x = {cells[worst].tolist()} was drawn {counts[worst] / n:.3g} of the time "
+                f"against p(x) = {probabilities[worst]:.3g}. Draw the dimensions in the model's ordering, "
                 f"model.orderings[mask_id], each from a forward pass on the dimensions drawn so far")
         few = u[:200]
         with torch.no_grad():
