@@ -239,3 +239,8 @@ def test_filled_exercise_notebook_executes_and_every_check_passes(name, tmp_path
     printed = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
     for exercise in generate.exercises(name):
         assert f"{exercise}: OK, " in printed, f"{name}: the check of {exercise} printed no OK line"
+
+
+def test_a_correct_function_computing_in_float64_passes(capsys):
+    exercises.check_histogram_log_prob(lambda logits, x: logits.double().log_softmax(0)[x])
+    assert capsys.readouterr().out.startswith("histogram_log_prob: OK, ")
