@@ -314,13 +314,14 @@ def _numbers(name, numbers, ordering, hidden):
     """numbers, checked to be L + 1 one-dimensional integer tensors of lengths D, *hidden."""
     lengths = [len(ordering), *hidden]
     if (not isinstance(numbers, (list, tuple)) or len(numbers) != len(lengths)
-            or not all(torch.is_tensor(m) and m.dim() == 1 and not m.dtype.is_floating_point for m in numbers)
+            or not all(torch.is_tensor(m) and m.dim() == 1 and m.dtype == torch.long for m in numbers)
             or [len(m) for m in numbers] != lengths):
-        got = ([f"{type(m).__name__} {tuple(m.shape) if torch.is_tensor(m) else ''}" for m in numbers]
+        got = ([f"{m.dtype} {tuple(m.shape)}" if torch.is_tensor(m) else type(m).__name__ for m in numbers]
                if isinstance(numbers, (list, tuple)) else type(numbers).__name__)
-        raise ExerciseFailed(f"{name} must return [m0, m1, ..., m{len(hidden)}]: {len(lengths)} one-dimensional integer "
-                             f"tensors of lengths {lengths} (D, then each hidden layer's width), got {got}")
-    return [m.long() for m in numbers]
+        raise ExerciseFailed(f"{name} must return [m0, m1, ..., m{len(hidden)}]: {len(lengths)} one-dimensional long "
+                             f"tensors (torch.long, what the model stores) of lengths {lengths} (D, then each hidden "
+                             f"layer's width), got {got}")
+    return numbers
 
 
 def _numbers_in_range(name, numbers, D):

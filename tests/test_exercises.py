@@ -85,6 +85,10 @@ def numbers_missing_D_minus_1(ordering, hidden_sizes, generator=None):
     return numbers
 
 
+def numbers_as_int32(ordering, hidden_sizes, generator=None):
+    return [m.int() for m in EXERCISES["connectivity_numbers"].reference(ordering, hidden_sizes, generator)]
+
+
 def numbers_of_the_ordering(ordering, hidden_sizes, generator=None):
     right = EXERCISES["connectivity_numbers"].reference(ordering, hidden_sizes, generator)
     return [torch.as_tensor(ordering) + 1] + right[1:]
@@ -145,6 +149,7 @@ WRONG = [
     ("connectivity_numbers", numbers_from_one_to_D, "it can feed no output"),
     ("connectivity_numbers", numbers_ignoring_the_minimum, "it gets no input"),
     ("connectivity_numbers", numbers_missing_D_minus_1, "was ever numbered [4]"),
+    ("connectivity_numbers", numbers_as_int32, "one-dimensional long tensors (torch.long, what the model stores)"),
     ("connectivity_numbers", numbers_of_the_ordering, "(that is ordering + 1"),
     ("connectivity_numbers", numbers_without_the_generator, "two generators seeded alike gave different numbers"),
     ("masks_from_numbers", masks_non_strict, "can see input 0, its own dimension: the output mask must be strict"),
