@@ -236,11 +236,13 @@ def test_a_missing_or_ambiguous_anchor_stops_the_generation_naming_notebook_and_
 
 
 @pytest.mark.parametrize("name", generate.SPEC)
-def test_filled_exercise_notebook_executes_and_every_check_passes(name, tmp_path, monkeypatch):
+def test_filled_exercise_notebook_executes_and_every_check_passes(name, monkeypatch):
     notebook = nbformat.reads(json.dumps(generate.exercise_notebook(name, filled=True)), as_version=4)
     # the kernel imports this checkout's helpers, whatever else is installed
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    NotebookClient(notebook, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    # run where the exercise notebooks live, so that the set-up cell finds the project root as a learner's does
+    NotebookClient(notebook, timeout=1800, kernel_name="python3",
+                   resources={"metadata": {"path": str(ROOT / "notebooks" / "exercises")}}).execute()
     printed = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
     for exercise in generate.exercises(name):
         assert f"{exercise}: OK, " in printed, f"{name}: the check of {exercise} printed no OK line"
