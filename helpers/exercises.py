@@ -114,13 +114,13 @@ def _passed(name, verified):
     print(f"{name}: OK, {verified}")
 
 
-def _tensor(name, out, shape, what, floating=True):
-    """out, checked to be a tensor of the given shape (and kind), with a message saying what it should hold."""
+def _tensor(name, out, shape, what):
+    """out, checked to be a floating-point tensor of the given shape, with a message saying what it should hold."""
     if not torch.is_tensor(out):
         raise ExerciseFailed(f"{name} must return {what}, a tensor of shape {tuple(shape)}, got a {type(out).__name__}")
     if tuple(out.shape) != tuple(shape):
         raise ExerciseFailed(f"{name} must return {what}, shape {tuple(shape)}, got shape {tuple(out.shape)}")
-    if floating and not out.dtype.is_floating_point:
+    if not out.dtype.is_floating_point:
         raise ExerciseFailed(f"{name} must return {what} as floating-point numbers, got dtype {out.dtype}")
     return out
 
@@ -171,7 +171,7 @@ def check_histogram_log_prob(fn):
 def _same(name, got, expected, where, formula, why=""):
     """Raise at the first entry i where the learner's log-probabilities differ from the reference's, described
     by where(i)."""
-    got, expected = got.detach(), expected.detach()
+    got, expected = got.detach().double(), expected.detach().double()   # a learner may compute in float64
     bad = ~torch.isclose(got, expected, rtol=1e-4, atol=1e-4)
     if bad.any():
         i = int(bad.nonzero()[0][0])
@@ -199,7 +199,7 @@ def check_weighted_component_log_probs(fn):
         log_p = _tensor(name, call(categories, *params), (d, K), "log π_i + log p_i(x), (*x.shape, n_components)")
         _mixture_sums_to_weights(name, log_p, logits, means, log_scales, d)
         expected = exercise.reference(categories, *params)
-        bad = ~torch.isclose(log_p.detach(), expected.detach(), rtol=1e-4, atol=1e-4)
+        bad = ~torch.isclose(log_p.detach().double(), expected.detach().double(), rtol=1e-4, atol=1e-4)
         if bad.any():
             k, i = bad.nonzero()[0].tolist()
             raise ExerciseFailed(
@@ -257,7 +257,7 @@ def _mixture_is_stable(name, call, reference, d):
             f"round to 0 or 1 in float32 and their difference to 0. Subtract in log space: σ(u) − σ(l) = "
             f"σ(u) σ(−l) (1 − e^(−1/s)), so log p = log σ(u) + log σ(−l) + log(1 − e^(−1/s)) (F.logsigmoid), "
             f"and at the edges log σ(u) or log σ(−l) alone")
-    bad = ~torch.isclose(log_p.detach(), expected.detach(), rtol=1e-3, atol=1e-2)
+    bad = ~torch.isclose(log_p.detach().double(), expected.detach().double(), rtol=1e-3, atol=1e-2)
     if bad.any():
         k, i = where(bad)
         raise ExerciseFailed(
@@ -314,13 +314,14 @@ def _numbers(name, numbers, ordering, hidden):
     """numbers, checked to be L + 1 one-dimensional integer tensors of lengths D, *hidden."""
     lengths = [len(ordering), *hidden]
     if (not isinstance(numbers, (list, tuple)) or len(numbers) != len(lengths)
-            or not all(torch.is_tensor(m) and m.dim() == 1 and not m.dtype.is_floating_point for m in numbers)
+            or not all(torch.is_tensor(m) and m.dim() == 1 and m.dtype == torch.long for m in numbers)
             or [len(m) for m in numbers] != lengths):
-        got = ([f"{type(m).__name__} {tuple(m.shape) if torch.is_tensor(m) else ''}" for m in numbers]
+        got = ([f"{m.dtype} {tuple(m.shape)}" if torch.is_tensor(m) else type(m).__name__ for m in numbers]
                if isinstance(numbers, (list, tuple)) else type(numbers).__name__)
-        raise ExerciseFailed(f"{name} must return [m0, m1, ..., m{len(hidden)}]: {len(lengths)} one-dimensional integer "
-                             f"tensors of lengths {lengths} (D, then each hidden layer's width), got {got}")
-    return [m.long() for m in numbers]
+        raise ExerciseFailed(f"{name} must return [m0, m1, ..., m{len(hidden)}]: {len(lengths)} one-dimensional long "
+                             f"tensors (torch.long, what the model stores) of lengths {lengths} (D, then each hidden "
+                             f"layer's width), got {got}")
+    return numbers
 
 
 def _numbers_in_range(name, numbers, D):
@@ -417,7 +418,7 @@ def check_bernoulli_log_prob(fn):
             i = int((total - 1).abs().argmax())
             raise ExerciseFailed(f"{name}: p(x = 0) + p(x = 1) = {total[i]:.4f} at logit {grid[i]:.1f}, not 1 (off by "
                                  f"{total[i] - 1:+.4f}): with p(x = 1) = σ(ℓ), p(x = 0) = 1 − σ(ℓ) = σ(−ℓ)")
-        if torch.allclose(ones, F.logsigmoid(-grid), atol=1e-4):
+        if torch.allclose(ones.detach().double(), F.logsigmoid(-grid).detach().double(), atol=1e-4):
             raise ExerciseFailed(f"{name}: x = 1 gets log σ(−ℓ), the probability of x = 0: the logit is that of x = 1, "
                                  f"p(x_i = 1 | x_<i) = σ(ℓ_i)")
         _same(name, ones, exercise.reference(grid, torch.ones(13, dtype=torch.long)),
@@ -427,7 +428,7 @@ def check_bernoulli_log_prob(fn):
         bits = torch.tensor([1, 0, 0, 1])
         log_p = _tensor(name, call(large, bits), large.shape, "one log-probability per bit")
         expected = exercise.reference(large, bits)
-        bad = ~torch.isclose(log_p.detach(), expected, rtol=1e-4, atol=1e-4)
+        bad = ~torch.isclose(log_p.detach().double(), expected.double(), rtol=1e-4, atol=1e-4)
         if bad.any():
             i = int(bad.nonzero()[0])
             raise ExerciseFailed(f"{name}: log p(x = {int(bits[i])}) at logit {large[i]:.0f} is {float(log_p.detach()[i])}, "
@@ -471,8 +472,8 @@ def check_sample_plain(fn):
             raise ExerciseFailed(
                 f"{name}: the samples do not follow the model: on a MADE with D = {D}, d = {d} and ordering "
                 f"{model.orderings[0].tolist()}, {n} samples give chi-square = {statistic:.0f} with {dof} degrees of "
-                f"freedom (p = {p_value:.1e}); x = {cells[worst].tolist()} was drawn {counts[worst] / n:.4f} of the time "
-                f"against p(x) = {probabilities[worst]:.4f}. Draw the dimensions in the model's ordering, "
+                f"freedom (p = {p_value:.1e}); x = {cells[worst].tolist()} was drawn {counts[worst] / n:.3g} of the time "
+                f"against p(x) = {probabilities[worst]:.3g}. Draw the dimensions in the model's ordering, "
                 f"model.orderings[mask_id], each from a forward pass on the dimensions drawn so far")
         few = u[:200]
         with torch.no_grad():

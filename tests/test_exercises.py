@@ -85,6 +85,10 @@ def numbers_missing_D_minus_1(ordering, hidden_sizes, generator=None):
     return numbers
 
 
+def numbers_as_int32(ordering, hidden_sizes, generator=None):
+    return [m.int() for m in EXERCISES["connectivity_numbers"].reference(ordering, hidden_sizes, generator)]
+
+
 def numbers_of_the_ordering(ordering, hidden_sizes, generator=None):
     right = EXERCISES["connectivity_numbers"].reference(ordering, hidden_sizes, generator)
     return [torch.as_tensor(ordering) + 1] + right[1:]
@@ -145,6 +149,7 @@ WRONG = [
     ("connectivity_numbers", numbers_from_one_to_D, "it can feed no output"),
     ("connectivity_numbers", numbers_ignoring_the_minimum, "it gets no input"),
     ("connectivity_numbers", numbers_missing_D_minus_1, "was ever numbered [4]"),
+    ("connectivity_numbers", numbers_as_int32, "one-dimensional long tensors (torch.long, what the model stores)"),
     ("connectivity_numbers", numbers_of_the_ordering, "(that is ordering + 1"),
     ("connectivity_numbers", numbers_without_the_generator, "two generators seeded alike gave different numbers"),
     ("masks_from_numbers", masks_non_strict, "can see input 0, its own dimension: the output mask must be strict"),
@@ -238,11 +243,18 @@ def test_a_replaced_line_keeps_its_indentation(monkeypatch):
 
 
 @pytest.mark.parametrize("name", generate.SPEC)
-def test_filled_exercise_notebook_executes_and_every_check_passes(name, tmp_path, monkeypatch):
+def test_filled_exercise_notebook_executes_and_every_check_passes(name, monkeypatch):
     notebook = nbformat.reads(json.dumps(generate.exercise_notebook(name, filled=True)), as_version=4)
     # the kernel imports this checkout's helpers, whatever else is installed
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    NotebookClient(notebook, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    # run where the exercise notebooks live, so that the set-up cell finds the project root as a learner's does
+    NotebookClient(notebook, timeout=1800, kernel_name="python3",
+                   resources={"metadata": {"path": str(ROOT / "notebooks" / "exercises")}}).execute()
     printed = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
     for exercise in generate.exercises(name):
         assert f"{exercise}: OK, " in printed, f"{name}: the check of {exercise} printed no OK line"
+
+
+def test_a_correct_function_computing_in_float64_passes(capsys):
+    exercises.check_histogram_log_prob(lambda logits, x: logits.double().log_softmax(0)[x])
+    assert capsys.readouterr().out.startswith("histogram_log_prob: OK, ")

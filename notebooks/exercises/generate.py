@@ -65,9 +65,15 @@ def header(solution, exercises, skipped=""):
               f"{skipped}")
 
 
+# The exercise notebooks sit one folder below the solutions, so the set-up cell's project root is one level up more.
+ROOT_LINE = ReplaceLine('root = os.path.abspath("..")',
+                        '    root = os.path.abspath(os.path.join("..", ".."))  # the exercise notebooks sit in '
+                        'notebooks/exercises/')
+
 SPEC = {
     "01_histogram": [
         header("01_histogram", "`histogram_log_prob`"),
+        ROOT_LINE,
         Replace("print(inspect.getsource(Histogram))", (
             md("### Exercise: the histogram's log-probability\n\n"
                "Write `histogram_log_prob(logits, x)`: for a long tensor `x` of categories (any shape) and the logits "
@@ -89,6 +95,7 @@ SPEC = {
     ],
     "02_discretized_logistic_mixture": [
         header("02_discretized_logistic_mixture", "`weighted_component_log_probs`"),
+        ROOT_LINE,
         Replace("print(inspect.getsource(DiscretizedLogisticMixture))", (
             md("### Exercise: the mixture's log-probability, edge bins and stability included\n\n"
                "Write `weighted_component_log_probs(x, logits, means, log_scales, d)`: for a long tensor `x` of "
@@ -117,6 +124,7 @@ SPEC = {
     ],
     "03_made_2d": [
         header("03_made_2d", "`connectivity_numbers` and `masks_from_numbers`"),
+        ROOT_LINE,
         Replace("print(inspect.getsource(connectivity_numbers))", (
             md("### Exercise: MADE's connectivity numbers and masks\n\n"
                "Write the two functions. `connectivity_numbers(ordering, hidden_sizes, generator)` returns "
@@ -151,6 +159,7 @@ SPEC = {
                " To keep the exercise quick, it skips the comparison of direct connections and trains MNIST and "
                "Shapes once each with the learning rates the solution chose on validation (about 5 minutes on a "
                "CPU instead of 13)."),
+        ROOT_LINE,
         Replace("print(inspect.getsource(MADE.log_prob))", (
             md("### Exercise: the Bernoulli log-likelihood\n\n"
                "Write `bernoulli_log_prob(logits, x)`: for logits $\\ell$ (a float tensor) and bits $x$ (a long "
