@@ -67,7 +67,7 @@ def header(solution, exercises, skipped=""):
 
 # The exercise notebooks sit one folder below the solutions, so the set-up cell's project root is one level up more.
 ROOT_LINE = ReplaceLine('root = os.path.abspath("..")',
-                        '    root = os.path.abspath(os.path.join("..", ".."))  # the exercise notebooks sit in '
+                        'root = os.path.abspath(os.path.join("..", ".."))  # the exercise notebooks sit in '
                         'notebooks/exercises/')
 
 SPEC = {
@@ -96,7 +96,8 @@ SPEC = {
     "02_discretized_logistic_mixture": [
         header("02_discretized_logistic_mixture", "`weighted_component_log_probs`"),
         ROOT_LINE,
-        Replace("print(inspect.getsource(DiscretizedLogisticMixture))", (
+        Replace("The model in code, from the package: its 12 parameters", ()),   # introduces the code replaced below
+        Replace("print(inspect.getsource(DiscretizedLogisticMixture.weighted_component_log_probs))", (
             md("### Exercise: the mixture's log-probability, edge bins and stability included\n\n"
                "Write `weighted_component_log_probs(x, logits, means, log_scales, d)`: for a long tensor `x` of "
                "categories (any shape) and the parameters of $K$ components (tensors of shape $(K,)$), return "
