@@ -289,9 +289,14 @@ def candidate(text):
 
 def positive(text):
     value = float(text)
-    if not math.isfinite(value) and value != math.inf or value <= 0:
+    if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
+
+
+def budget(text):
+    """--minutes: a positive number of minutes, or inf for none."""
+    return math.inf if float(text) == math.inf else positive(text)
 
 
 def threads(text):
@@ -306,7 +311,7 @@ def main():
     parser.add_argument("command", choices=["select", "run", "list"])
     parser.add_argument("names", nargs="*", help="run: the configurations to run; select: the probe configurations "
                                                   f"(default {' '.join(PROBES)}); see `list`")
-    parser.add_argument("--minutes", type=positive, default=math.inf, help="wall-time budget of each run, this session")
+    parser.add_argument("--minutes", type=budget, default=math.inf, help="wall-time budget of each run, this session")
     parser.add_argument("--threads", type=threads, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--seed", type=int, default=SETUP["seed"], help="run: orderings, connectivity, initialization "
                                                                       "and batches (default %(default)s)")

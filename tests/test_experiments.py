@@ -33,6 +33,8 @@ def experiment(tmp_path, monkeypatch):
     (["run"], "name the configurations to run"),
     (["run", "1x500-K1-random", "--minutes", "0"], "argument --minutes: must be a positive number, got 0"),
     (["run", "1x500-K1-random", "--minutes", "-5"], "argument --minutes: must be a positive number, got -5"),
+    (["run", "1x500-K1-random", "--minutes", "nan"], "argument --minutes: must be a positive number, got nan"),
+    (["run", "1x500-K1-random", "--optimizer", "Adam", "--lr", "inf"], "argument --lr: must be a positive number, got inf"),
     (["run", "1x500-K1-random", "--threads", "-2"], "argument --threads: must be at least 1, got -2"),
     (["run", "1x500-K1-random", "--threads", "0"], "argument --threads: must be at least 1, got 0"),
     (["run", "1x500-K1-random", "--optimizer", "SGD", "--lr", "0.1"], "argument --optimizer: invalid choice: 'SGD'"),
