@@ -38,13 +38,6 @@ ENTRIES = {   # entry: (dataset, model arguments, fit arguments, the notebook th
 }
 
 
-def learned_table(model, d):
-    """p(x0 = i, x1 = j) for every pair, a (d, d) table (as notebook 3 computes it)."""
-    grid = torch.cartesian_prod(torch.arange(d), torch.arange(d))
-    with torch.no_grad():
-        return model.log_prob(grid).exp().reshape(d, d).cpu().numpy()
-
-
 def run(entry, seeds):
     name, model_args, fit_args, notebook = ENTRIES[entry]
     ds = load_dataset(name)
@@ -63,7 +56,7 @@ def run(entry, seeds):
         record["best_epoch"].append(result.best_epoch)
         record["seconds"].append(round(time.perf_counter() - start, 1))
         if ds.true_distribution is not None:
-            table = learned_table(model, ds.d)
+            table = model.probability_table().cpu().numpy()
             record.setdefault("correlation", []).append(
                 float(np.corrcoef(table.ravel(), ds.true_distribution.ravel())[0, 1]))
         record["device"] = describe_device(next(model.parameters()).device)

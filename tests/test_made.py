@@ -221,6 +221,26 @@ def test_probabilities_sum_to_one(shape, d, encoding, hidden, direct):
         assert model.log_prob(x, n_masks=k).exp().sum().item() == pytest.approx(1, abs=1e-5)
 
 
+@pytest.mark.parametrize("D,d,hidden,direct", [(1, 7, [], False), (2, 5, [12], True), (4, 3, [12], False),
+                                               (10, 2, [12, 12], True)])
+def test_probability_table_is_log_prob_of_every_input(D, d, hidden, direct):
+    model = perturb(MADE((D,), d, hidden, ordering="random", num_masks=3, direct=direct).double())
+    for k in (1, 3):
+        table = model.probability_table(n_masks=k)
+        assert table.shape == (d,) * D
+        assert table.sum().item() == pytest.approx(1, abs=1e-9)
+        x = all_inputs((D,), d)
+        expected = model.log_prob(x, n_masks=k).exp()
+        assert torch.allclose(table[tuple(x.T)], expected, rtol=1e-12, atol=0)   # entry [x] is p(x)
+
+
+def test_probability_table_refuses_more_states_than_it_can_enumerate():
+    with pytest.raises(ValueError, match=r"2 \*\* 21 inputs, more than 1048576: use log_prob"):
+        MADE((21,), 2, [8]).probability_table()
+    with pytest.raises(ValueError, match="n_masks"):
+        MADE((2,), 3, [8], num_masks=2).probability_table(n_masks=3)
+
+
 def test_one_dimension_is_a_histogram():
     model = perturb(MADE((1,), 3, []).double())
     assert model.log_prob(all_inputs((1,), 3)).exp().sum().item() == pytest.approx(1, abs=1e-12)

@@ -379,6 +379,24 @@ class MADE(nn.Module):
     def _mixture_log_prob(self, x, k):
         return self._log_likelihoods(x, range(k)).logsumexp(0) - math.log(k)
 
+    MAX_TABLE_STATES = 2 ** 20
+
+    def probability_table(self, n_masks=None):
+        """p(x) for every x, by enumeration: a tensor of shape (d,) * D indexed by x itself (for 2D data, the
+        (d, d) table of p(x0 = i, x1 = j)). Only for small models: d ** D states, at most 2 ** 20.
+
+        n_masks as in `log_prob`. The entries sum to 1 up to rounding, whatever the weights.
+        """
+        states = self.d ** self.D
+        if states > self.MAX_TABLE_STATES:
+            raise ValueError(f"probability_table enumerates all d ** D = {self.d} ** {self.D} inputs, more than "
+                             f"{self.MAX_TABLE_STATES}: use log_prob on the inputs you need instead")
+        k = self._check_n_masks(n_masks)
+        grid = torch.cartesian_prod(*[torch.arange(self.d, device=self.device)] * self.D).reshape(states, self.D)
+        with torch.no_grad():   # x0 varies slowest: row-major order, so the reshape indexes the table by x
+            log_p = torch.cat([self._mixture_log_prob(chunk, k) for chunk in grid.split(2 ** 16)])
+        return log_p.exp().reshape((self.d,) * self.D)
+
     def loss(self, x):
         """Mean NLL in nats per dimension: training mode, under the current mask, then a step of the
         mask cycle; eval mode, that of the model's distribution (the mixture of all its masks)."""
