@@ -4,11 +4,12 @@ Figure 2 of the paper: one hidden layer of 500 units, test NLL against the numbe
 training. Each configuration here is one model: `1x500-K8-random` has K = 8 masks, each with its own
 random ordering and connectivity (the paper's setting); `-natural` keeps the raster ordering for
 every mask (connectivity-agnostic training only). The `8000` configurations are Table 6's width: the
-one-layer, one-mask one fits a CPU (about an hour per learning rate), the others need a GPU. All have direct input-to-output connections and ReLU, train on the 50000 training
-images in minibatches of 100, cycle through their masks one per update, and are early-stopped on
-the validation NLL of the K-mask mixture (the model's eval-mode loss), with a look-ahead of 30
-epochs or a wall-time budget, whichever comes first. The state with the best validation NLL is
-evaluated once on the test images, as the exact mixture of all its K masks (and of its first k).
+one-layer, one-mask one fits a CPU (about an hour per learning rate), the others need a GPU. All have
+direct input-to-output connections and ReLU, train on the 50000 training images in minibatches of
+100, cycle through their masks one per update, and are early-stopped on the validation NLL of the
+K-mask mixture (the model's eval-mode loss), with a look-ahead of 30 epochs or a wall-time budget,
+whichever comes first. The state with the best validation NLL is evaluated once on the test images,
+as the exact mixture of all its K masks (and of its first k).
 
     python experiments/made_mnist.py select                 # optimizer and learning rate, on validation
     python experiments/made_mnist.py run 1x500-K1-random 1x500-K2-random --minutes 45
