@@ -200,6 +200,28 @@ def plot_training(result, title=None, save_path=None, ylim=None, log_epochs=Fals
     _finish(fig, title, save_path)
 
 
+def plot_losses(train_losses, test_losses, title=None, save_path=None):
+    """The course's training plot: the training loss of every iteration and the test loss of every epoch
+    (the first before training) on one epoch axis, in nats per dimension.
+
+    train_losses: one value per training iteration, placed evenly over the epochs, as the course does.
+    test_losses: len = epochs + 1.
+    """
+    _check_save_path(save_path)
+    train, test = (_as_numpy(v).astype(np.float64).reshape(-1) for v in (train_losses, test_losses))
+    if len(test) < 2 or len(train) == 0:
+        raise ValueError(f"need the test loss before training and after at least one epoch, and at least one "
+                         f"training loss; got {len(test)} test and {len(train)} training losses")
+    epochs = len(test) - 1
+    fig, ax = plt.subplots(figsize=(6.5, 3.8), layout="constrained")
+    ax.plot(np.linspace(0, epochs, len(train)), train, label="train loss (each iteration)", linewidth=0.8)
+    ax.plot(np.arange(epochs + 1), test, "o-", label="test loss (each epoch)", markersize=3)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(NLL_LABEL)
+    ax.legend()
+    _finish(fig, title, save_path)
+
+
 def _category_axis(ax, d):
     """x axis over the categories 0 .. d − 1: range [−0.5, d − 0.5], integer ticks (at most about 10)."""
     ax.set_xlim(-0.5, d - 0.5)

@@ -1,0 +1,54 @@
+"""The course's harness: it runs an answer of the course's form on the course's splits and refuses wrong forms."""
+import numpy as np
+import pytest
+
+from helpers import course
+
+
+def histogram_answer(train_data, test_data, d, dset_id):
+    """The maximum-likelihood histogram, 'trained' in one iteration: the losses in the course's form."""
+    p = np.bincount(train_data, minlength=d) / len(train_data)
+    test = -np.log(np.maximum(p[test_data], 1e-12)).mean()
+    return [np.log(d)], [np.log(d), test], p
+
+
+def test_q1_results_runs_an_answer_on_the_courses_whole_training_split(capsys, monkeypatch):
+    seen = {}
+    def answer(train_data, test_data, d, dset_id):
+        seen.update(n=len(train_data), d=d, dset_id=dset_id, dtype=train_data.dtype.kind)
+        return histogram_answer(train_data, test_data, d, dset_id)
+    course.q1_results(1, "a", answer)
+    train, test, ds = course.course_splits("1d-1")
+    assert seen == dict(n=len(ds.train) + len(ds.valid), d=20, dset_id=1, dtype="i")
+    p = np.bincount(train, minlength=20) / len(train)
+    assert f"Final Test Loss: {-np.log(p[test]).mean():.4f}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("returned, message", [
+    (lambda p, d: ([1.0], [1.0], p), "at least 2"),
+    (lambda p, d: ([], [1.0, 0.5, 0.4], p), "2 epochs"),
+    (lambda p, d: ([1.0], [1.0, float("nan")], p), "not all finite"),
+    (lambda p, d: ([1.0], [1.0, 0.5], np.log(p + 1e-9)), "summing to 1"),
+    (lambda p, d: ([1.0], [1.0, 0.5], p[:-1]), f"shape"),
+])
+def test_q1_results_names_what_is_wrong_with_an_answer(returned, message):
+    def answer(train_data, test_data, d, dset_id):
+        p = np.full(d, 1 / d)
+        return returned(p, d)
+    with pytest.raises(ValueError, match=message):
+        course.q1_results(1, "a", answer)
+
+
+def test_q2_results_checks_the_samples_form():
+    def answer(train_data, test_data, image_shape, dset_id):
+        assert train_data.shape[1:] == (*image_shape, 1) and train_data.dtype == np.uint8
+        return [1.0], [1.0, 0.5], np.zeros((100, *image_shape))   # the channel axis missing
+    with pytest.raises(ValueError, match=r"\(100, 20, 20, 1\)"):
+        course.q2_results(1, "b", answer)
+
+
+def test_q2_results_refuses_an_unknown_dataset_or_part():
+    with pytest.raises(ValueError, match="dset_id must be 1 or 2"):
+        course.q1_results(3, "a", histogram_answer)
+    with pytest.raises(ValueError, match="part must be"):
+        course.q2_results(1, "c", histogram_answer)
