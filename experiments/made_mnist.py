@@ -16,14 +16,17 @@ as the exact mixture of all its K masks (and of its first k).
     python experiments/made_mnist.py run 1x500-K8-random --seed 1 --patience 10
     python experiments/made_mnist.py run 1x500-K8-random --optimizer Adagrad --lr 0.05
     python experiments/made_mnist.py select 1x8000-K1-random --probe-epochs 3 --candidates Adam:3e-3 Adam:1e-3
+    python experiments/made_mnist.py run 1x500-K8-random --optimizer Adagrad --lr 0.01 --init orthogonal
     python experiments/made_mnist.py list
+    python experiments/made_mnist.py commands               # the command of every recorded run and selection
 
 `select` trains short probes of each candidate optimizer and learning rate on the probe configurations
 (by default 1x500-K1-random and 1x500-K8-random, or the ones named) and keeps the one with the lowest
 mean validation NLL, for the width of the probes; `run` uses the choice made for its width, unless
 `--optimizer` and `--lr` name another (the run is then recorded under a name that says so).
 `--seed` changes the orderings, the connectivity, the initialization and the batches (seed 0 is
-the default; another seed is recorded as `NAME-seedS`). Each epoch ends with a checkpoint in
+the default; another seed is recorded as `NAME-seedS`). `--init orthogonal` starts from the released code's
+orthogonal weights and zero biases instead of PyTorch's default (recorded as `NAME-orthogonal`). Each epoch ends with a checkpoint in
 experiments/made_mnist/checkpoints/ (git-ignored), so an interrupted run resumes where it stopped,
 with the same batches, and a run stopped by its time budget goes on when it is run again. Results go to
 experiments/made_mnist/results.json, and the test NLL of each image of each run to test_nlls/NAME.npy (for
@@ -44,6 +47,7 @@ import torch
 
 from helpers.data import load_dataset
 from helpers.models import MADE
+from helpers.models.made import INITS
 from helpers.training import BatchLoader, default_device, describe_device, evaluate, train_epochs
 
 HERE = Path(__file__).resolve().parent / "made_mnist"
@@ -52,7 +56,7 @@ TEST_NLLS = HERE / "test_nlls"   # one .npy per run: the test NLL of each image,
 CHECKPOINTS = HERE / "checkpoints"
 D = 784
 
-SETUP = dict(batch_size=100, patience=30, max_epochs=1000, direct=True, seed=0)
+SETUP = dict(batch_size=100, patience=30, max_epochs=1000, direct=True, seed=0, init="pytorch")
 CONFIGS = {f"{len(hidden)}x{hidden[0]}-K{k}-{ordering}": dict(hidden_sizes=hidden, num_masks=k, ordering=ordering)
            for hidden in ([500], [8000], [8000, 8000]) for k in (1, 2, 4, 6, 8, 16, 32, 64)
            for ordering in ("random", "natural")}
@@ -62,10 +66,10 @@ CANDIDATES = [("Adam", 1e-3), ("Adam", 3e-3), ("Adagrad", 0.1), ("Adagrad", 0.05
 PROBES, PROBE_EPOCHS = ("1x500-K1-random", "1x500-K8-random"), 15
 
 
-def make_model(name, seed=SETUP["seed"]):
+def make_model(name, seed=SETUP["seed"], init=SETUP["init"]):
     config = CONFIGS[name]
     return MADE((28, 28), 2, config["hidden_sizes"], ordering=None if config["ordering"] == "natural" else "random",
-                num_masks=config["num_masks"], seed=seed, direct=SETUP["direct"])
+                num_masks=config["num_masks"], seed=seed, direct=SETUP["direct"], init=init)
 
 
 def make_optimizer(model, optimizer, lr):
@@ -81,7 +85,7 @@ def describe_run(model, optimizer):
     natural = bool((model.orderings == torch.arange(model.D, device=model.device)).all())
     return dict(hidden_sizes=list(model.hidden_sizes), num_masks=model.num_masks,
                 ordering="natural" if natural else "random", direct=model.direct is not None,
-                optimizer=type(optimizer).__name__, lr=optimizer.defaults["lr"])
+                optimizer=type(optimizer).__name__, lr=optimizer.defaults["lr"], init=model.init)
 
 
 def width(name):
@@ -94,9 +98,10 @@ def selection_key(name):
     return "selection" if width(name) == "1x500" else f"selection-{width(name)}"
 
 
-def run_key(name, seed=SETUP["seed"], optimizer=None):
+def run_key(name, seed=SETUP["seed"], optimizer=None, init=SETUP["init"]):
     """The name a run is recorded under: the configuration, then what differs from the defaults."""
-    return name + (f"-{optimizer[0]}{optimizer[1]:g}" if optimizer else "") + (f"-seed{seed}" if seed != SETUP["seed"] else "")
+    return (name + (f"-{optimizer[0]}{optimizer[1]:g}" if optimizer else "") + (f"-{init}" if init != SETUP["init"] else "")
+            + (f"-seed{seed}" if seed != SETUP["seed"] else ""))
 
 
 def nll_per_image(model, images, n_masks, batch_size=1000):
@@ -207,7 +212,7 @@ def select(data, device, names=PROBES, epochs=PROBE_EPOCHS, candidates=CANDIDATE
 
 # --- run: one configuration, early-stopped, resumable -------------------------------------------------
 
-def run(name, data, minutes, device, seed=SETUP["seed"], optimizer=None, patience=SETUP["patience"]):
+def run(name, data, minutes, device, seed=SETUP["seed"], optimizer=None, patience=SETUP["patience"], init=SETUP["init"]):
     """Train configuration `name` to early stopping (or its time budget), then test it once.
 
     `optimizer`: an (optimizer name, learning rate) pair instead of the one chosen for the width."""
@@ -220,9 +225,9 @@ def run(name, data, minutes, device, seed=SETUP["seed"], optimizer=None, patienc
         optimizer_name, lr = chosen["optimizer"], chosen["lr"]
     else:
         optimizer_name, lr = optimizer
-    key = run_key(name, seed, optimizer)
+    key = run_key(name, seed, optimizer, init)
     torch.manual_seed(seed)
-    model = make_model(name, seed).to(device)
+    model = make_model(name, seed, init).to(device)
     optimizer = make_optimizer(model, optimizer_name, lr)
     labels = dict(describe_run(model, optimizer), seed=seed, patience=patience)
     state = dict(epoch=0, best_valid=math.inf, best_epoch=0, valid_curve=[], seconds=0.0, stopped_by=None)
@@ -230,7 +235,7 @@ def run(name, data, minutes, device, seed=SETUP["seed"], optimizer=None, patienc
     last, best = CHECKPOINTS / f"{key}-last.pt", CHECKPOINTS / f"{key}-best.pt"
     if last.exists():
         saved = torch.load(last, map_location=device, weights_only=False)
-        if saved.get("labels") != labels:
+        if {"init": SETUP["init"], **(saved.get("labels") or {})} != labels:   # saved before --init: the default
             raise SystemExit(f"{last} holds a run of {saved.get('labels')}, not of {key} as configured now "
                              f"({labels}); it is left untouched: move it away to start {key} afresh")
         model.load_state_dict(saved["model"])   # with the step count, so the mask cycle resumes where it was
@@ -307,9 +312,40 @@ def threads(text):
     return value
 
 
-def main():
+# --- commands: what ran, as the commands that regenerate it ---------------------------------------------
+
+SCRIPT = "python experiments/made_mnist.py"
+
+
+def select_command(selection):
+    """The `select` command that made a recorded selection (its probes, their epochs and the candidates)."""
+    probes = selection["probes"].values()
+    names = list(dict.fromkeys(p["probe"] for p in probes))
+    candidates = list(dict.fromkeys(f"{p['optimizer']}:{p['lr']:g}" for p in probes))
+    (epochs,) = {p["epochs"] for p in probes}
+    return f"{SCRIPT} select {' '.join(names)} --probe-epochs {epochs} --candidates {' '.join(candidates)}"
+
+
+def run_command(key, record):
+    """The `run` command of the recorded run `key`, with every argument that defines it (an optimizer of its own
+    only if the run is recorded under it; otherwise it used its width's selection, which runs first)."""
+    name, seed, init = record.get("configuration", key), record["seed"], record.get("init", SETUP["init"])
+    own = key != run_key(name, seed, None, init)
+    optimizer = f" --optimizer {record['optimizer']} --lr {record['lr']:g}" if own else ""
+    init_arg = f" --init {init}" if init != SETUP["init"] else ""
+    return f"{SCRIPT} run {name} --seed {seed}{optimizer} --patience {record['patience']}{init_arg} --threads 1"
+
+
+def commands(results):
+    """Every recorded selection and run as its command, selections first (the runs without an optimizer of
+    their own use them): running them all regenerates results.json's runs and nothing else."""
+    selections = [select_command(v) for k, v in sorted(results.items()) if k.startswith("selection")]
+    return selections + [run_command(key, r) for key, r in sorted(results.get("runs", {}).items())]
+
+
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["select", "run", "list"])
+    parser.add_argument("command", choices=["select", "run", "list", "commands"])
     parser.add_argument("names", nargs="*", help="run: the configurations to run; select: the probe configurations "
                                                   f"(default {' '.join(PROBES)}); see `list`")
     parser.add_argument("--minutes", type=budget, default=math.inf, help="wall-time budget of each run, this session")
@@ -320,12 +356,22 @@ def main():
                                                                               "in epochs (default %(default)s)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, help="run: instead of the one chosen by select (with --lr)")
     parser.add_argument("--lr", type=positive, help="run: the learning rate of --optimizer")
+    parser.add_argument("--init", choices=INITS, default=SETUP["init"], help="run: the initial weights (default "
+                                                                           "%(default)s; orthogonal: the released code's)")
     parser.add_argument("--probe-epochs", type=int, default=PROBE_EPOCHS, help="select: epochs of each probe")
     parser.add_argument("--candidates", type=candidate, nargs="+", default=CANDIDATES,
                         help="select: OPTIMIZER:LR pairs (default: Adam at 1e-3 and 3e-3, Adagrad at the paper's rates)")
+    return parser
+
+
+def main():
+    parser = build_parser()
     args = parser.parse_intermixed_args()
     if args.command == "list":
         print("\n".join(CONFIGS))
+        return
+    if args.command == "commands":
+        print("\n".join(commands(read_results())))
         return
     unknown = [n for n in args.names if n not in CONFIGS]
     if unknown:
@@ -347,7 +393,7 @@ def main():
         return
     optimizer = (args.optimizer, args.lr) if args.optimizer else None
     for name in args.names:
-        key, result = run(name, data, args.minutes, device, args.seed, optimizer, args.patience)
+        key, result = run(name, data, args.minutes, device, args.seed, optimizer, args.patience, args.init)
         with results_to_update() as results:
             results.setdefault("runs", {})[key] = result
         print(f"{key}: test NLL {result['test_nll']:.2f} nats per image after {result['epochs']} epochs (best "

@@ -148,3 +148,41 @@ def test_a_run_records_each_test_image_nll_for_paired_comparisons(experiment, tm
     nlls = np.load(tmp_path / "test_nlls" / f"{key}.npy")
     assert nlls.shape == (20,) and nlls.mean() == pytest.approx(result["test_nll"], rel=1e-6)
     assert result["test_nll_by_masks"]["2"] == result["test_nll"]
+
+
+def test_every_recorded_run_and_selection_round_trips_through_its_command(experiment):
+    """`commands` regenerates the published runs: each command, parsed by the script's own parser, names the run's
+    key, its look-ahead, seed, initialization and optimizer (its own, or its width's selection, which runs first)."""
+    results = json.loads((SCRIPT.parent / "made_mnist" / "results.json").read_text())
+    lines = experiment.commands(results)
+    parser = experiment.build_parser()
+    parse = lambda line: parser.parse_intermixed_args(line.split()[2:])   # after "python experiments/made_mnist.py"
+    selected = {}
+    for line in lines:
+        args = parse(line)
+        if args.command == "select":
+            key = experiment.selection_key(args.names[0])
+            probes = {f"{o} {lr} on {name}" for o, lr in args.candidates for name in args.names}
+            assert probes == set(results[key]["probes"]) and selected.setdefault(key, True)
+            assert {p["epochs"] for p in results[key]["probes"].values()} == {args.probe_epochs}
+            continue
+        (name,) = args.names
+        optimizer = (args.optimizer, args.lr) if args.optimizer else None
+        key = experiment.run_key(name, args.seed, optimizer, args.init)
+        record = results["runs"].pop(key)   # each run once
+        if optimizer is None:
+            assert selected.get(experiment.selection_key(name)), f"{key}: its selection must run before it"
+            optimizer = tuple(results[experiment.selection_key(name)]["chosen"].values())
+        assert (record["optimizer"], record["lr"]) == optimizer
+        assert (record["seed"], record["patience"], record.get("init", "pytorch")) == (args.seed, args.patience, args.init)
+        assert record.get("configuration", key) == name
+    assert results["runs"] == {}, f"runs without a command: {list(results['runs'])}"
+
+
+def test_an_orthogonal_run_is_recorded_under_its_own_name_with_its_init(experiment):
+    assert experiment.run_key("1x500-K8-random", 2, ("Adagrad", 0.01), "orthogonal") == \
+        "1x500-K8-random-Adagrad0.01-orthogonal-seed2"
+    model = experiment.make_model("1x500-K1-random", init="orthogonal")
+    labels = experiment.describe_run(model, experiment.make_optimizer(model, "Adagrad", 0.01))
+    assert labels["init"] == "orthogonal" and labels["optimizer"] == "Adagrad"
+    assert not model.layers[0].bias.any()

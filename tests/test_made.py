@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from helpers.models.made import MADE, connectivity_numbers, dependencies, masks_from_numbers, reachability
-from helpers.training import full_float32_precision
+from helpers.training import full_float32_precision, seed
 
 
 @pytest.fixture(autouse=True)
@@ -566,3 +566,21 @@ def test_uniforms_are_compared_in_their_own_precision():
         model.layers[0].bias.copy_(torch.tensor([-200.0, 0.0, 0.0]))   # p(0) underflows to 0 in float32
     for method in ("fast", "plain"):
         assert model.sample(3, uniforms=torch.zeros(3, 1), method=method).eq(1).all()
+
+
+def test_orthogonal_init_gives_orthonormal_weights_zero_biases_and_leaves_the_default_alone():
+    seed(0)
+    default = MADE((28, 28), 2, [50], direct=True)
+    seed(0)
+    named = MADE((28, 28), 2, [50], direct=True, init="pytorch")
+    assert all(torch.equal(a, b) for a, b in zip(default.parameters(), named.parameters()))
+    seed(0)
+    orthogonal = MADE((28, 28), 2, [50], direct=True, init="orthogonal")
+    for layer in orthogonal._masked_layers():
+        w = layer.weight.double()
+        small = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w   # the shorter side is orthonormal
+        assert torch.allclose(small, torch.eye(min(w.shape), dtype=torch.float64), atol=1e-5)
+        assert layer.bias is None or not layer.bias.any()
+    assert orthogonal.init == "orthogonal" and default.init == "pytorch"
+    with pytest.raises(ValueError, match=r"init must be one of 'pytorch', 'orthogonal', got 'xavier'"):
+        MADE((4,), 2, [8], init="xavier")

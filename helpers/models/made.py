@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from .._checks import as_categories, check_examples, check_integer, check_seed
 
 ENCODINGS = ("one-hot", "ordinal")
+INITS = ("pytorch", "orthogonal")
 
 
 def as_permutation(ordering, D=None):
@@ -157,6 +158,8 @@ class MADE(nn.Module):
     direct: direct connections from the inputs to the outputs (the paper's MNIST models): a masked
         linear path, strict like the output layer, added to the hidden path's logits.
     encoding: for d > 2, "one-hot" (d input units per dimension) or "ordinal" (d - 1 threshold units).
+    init: the initial weights: "pytorch" (nn.Linear's own) or "orthogonal" (the MADE authors' released
+        code: each weight matrix a slice of a random orthogonal matrix, before masking, and zero biases).
 
     The masks follow from the orderings and numbers, so `state_dict` leaves them out (they take
     num_masks times the weights' size, gigabytes for wide models) and keeps those small buffers;
@@ -167,7 +170,7 @@ class MADE(nn.Module):
     """
 
     def __init__(self, input_shape, d, hidden_sizes, ordering=None, num_masks=1, seed=0, resample_every=1,
-                 direct=False, encoding="one-hot", connectivity_numbers=connectivity_numbers,
+                 direct=False, encoding="one-hot", init="pytorch", connectivity_numbers=connectivity_numbers,
                  masks_from_numbers=masks_from_numbers, bernoulli_log_prob=bernoulli_log_prob):
         super().__init__()
         self.bernoulli_log_prob, self.masks_from_numbers = bernoulli_log_prob, masks_from_numbers
@@ -210,6 +213,14 @@ class MADE(nn.Module):
         self.direct = MaskedLinear(direct_masks, bias=False) if direct and self.hidden_sizes else None
         for layer in self._masked_layers():
             layer.register_buffer("masks", layer.masks, persistent=False)   # rebuilt, not saved: see the docstring
+        if init not in INITS:
+            raise ValueError(f"init must be one of {', '.join(map(repr, INITS))}, got {init!r}")
+        self.init = init
+        if init == "orthogonal":
+            for layer in self._masked_layers():
+                nn.init.orthogonal_(layer.weight)   # from torch's global generator, like the default
+                if layer.bias is not None:
+                    nn.init.zeros_(layer.bias)
 
     def _check_ordering(self, ordering, g):
         if ordering is None:
