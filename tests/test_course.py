@@ -52,3 +52,13 @@ def test_q2_results_refuses_an_unknown_dataset_or_part():
         course.q1_results(3, "a", histogram_answer)
     with pytest.raises(ValueError, match="part must be"):
         course.q2_results(1, "c", histogram_answer)
+
+
+def test_q2_results_part_a_gives_the_pairs_of_the_courses_training_split_and_draws_the_table(capsys):
+    def answer(train_data, test_data, d, dset_id):
+        assert train_data.shape[1:] == (2,) and d == 25 and dset_id == 1
+        p = np.full((d, d), 1 / d ** 2)
+        return [2 * np.log(d)], [np.log(d), np.log(d)], p
+    train_losses, test_losses, distribution = course.q2_results(1, "a", answer)
+    assert distribution.shape == (25, 25)
+    assert f"Final Test Loss: {np.log(25):.4f}" in capsys.readouterr().out
