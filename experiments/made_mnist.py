@@ -31,11 +31,8 @@ paired comparisons), which notebooks/05_made_paper_reproduction.ipynb reads; eve
 objects that ran.
 """
 import argparse
-import contextlib
-import fcntl
 import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -45,6 +42,7 @@ import torch
 from helpers.data import load_dataset
 from helpers.models import MADE
 from helpers.training import BatchLoader, default_device, describe_device, evaluate, train_epochs
+from results_file import locked_update, write_atomically   # beside this script: shared with seed_spread.py
 
 HERE = Path(__file__).resolve().parent / "made_mnist"
 RESULTS = HERE / "results.json"
@@ -109,17 +107,6 @@ def nll_per_image(model, images, n_masks, batch_size=1000):
 
 # --- files: results.json and checkpoints, each replaced whole or not at all ---------------------------
 
-def write_atomically(path, write):
-    """`write(tmp)` into a temporary file beside `path`, then put it in place: a crash leaves the old file
-    whole, and a failed write leaves no temporary file behind."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def read_results():
     """The results dict as last written (each write replaces the file whole, so a read needs no lock).
 
@@ -148,15 +135,9 @@ def read_results():
     return results
 
 
-@contextlib.contextmanager
 def results_to_update():
-    """The results dict, written back on exit; the read and the write are under a lock shared by parallel runs."""
-    HERE.mkdir(parents=True, exist_ok=True)
-    with open(HERE / ".results.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        results = read_results()
-        yield results
-        write_atomically(RESULTS, lambda tmp: tmp.write_text(json.dumps(results, indent=1)))
+    """The results dict, written back on exit; read, changed and written under the lock shared by parallel runs."""
+    return locked_update(RESULTS, read_results)
 
 
 def save_checkpoint(obj, path):

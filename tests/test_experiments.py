@@ -12,7 +12,9 @@ import torch
 
 from helpers.data import Dataset
 
-SCRIPT = Path(__file__).resolve().parent.parent / "experiments" / "made_mnist.py"
+EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
+SCRIPT = EXPERIMENTS / "made_mnist.py"
+sys.path.insert(0, str(EXPERIMENTS))   # as `python experiments/made_mnist.py` has it: the scripts import results_file
 
 
 @pytest.fixture
@@ -148,3 +150,72 @@ def test_a_run_records_each_test_image_nll_for_paired_comparisons(experiment, tm
     nlls = np.load(tmp_path / "test_nlls" / f"{key}.npy")
     assert nlls.shape == (20,) and nlls.mean() == pytest.approx(result["test_nll"], rel=1e-6)
     assert result["test_nll_by_masks"]["2"] == result["test_nll"]
+
+
+# --- experiments/seed_spread.py ----------------------------------------------------------------------
+
+@pytest.fixture
+def seed_spread(tmp_path, monkeypatch):
+    """The script as a module, writing into tmp_path."""
+    spec = importlib.util.spec_from_file_location("seed_spread", EXPERIMENTS / "seed_spread.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "RESULTS", tmp_path / "results.json")
+    return module
+
+
+def test_seeds_are_not_added_to_an_entry_recorded_with_other_settings(seed_spread, monkeypatch):
+    """A changed learning rate: new seeds appended to the old record would be reported under the old rate."""
+    name, model_args, fit_args, notebook = seed_spread.ENTRIES["mnist"]
+    record = dict(dataset=name, notebook=notebook, model=model_args, fit=dict(fit_args, lr=3e-3), seeds=[0, 1],
+                  test_loss=[0.1, 0.1], best_epoch=[5, 6], seconds=[1.0, 1.0])
+    seed_spread.RESULTS.write_text(json.dumps({"mnist": record}))
+    before = seed_spread.RESULTS.read_text()
+    monkeypatch.setattr(seed_spread, "load_dataset", lambda name: pytest.fail("the data were loaded"))
+    with pytest.raises(SystemExit, match=r"records 'mnist' with .*'lr': 0.003.*, but the script now sets .*'lr': 0.001"
+                                         r".*Delete the entry from the file to run it again"):
+        seed_spread.run("mnist", 3)
+    assert seed_spread.RESULTS.read_text() == before
+
+
+DRIVER = """
+import sys, time
+from pathlib import Path
+import numpy as np, torch
+sys.path.insert(0, sys.argv[1])
+import seed_spread
+from helpers.training import TrainingResult
+out, entry, other = Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+seed_spread.RESULTS = out / "results.json"
+seed_spread.load_dataset = lambda name: type("Data", (), dict(shape=(2,), d=2, true_distribution=None))
+seed_spread.MADE = lambda shape, d, **kwargs: torch.nn.Linear(1, 1)
+
+def fit(model, ds, loader_seed, verbose, **kwargs):
+    # each seed of each run ends only once the other run has started the same seed: both have read
+    # the file before either writes, the interleaving that lost entries
+    (out / f"{entry}-{loader_seed}").touch()
+    deadline = time.time() + 60
+    while not (out / f"{other}-{loader_seed}").exists():
+        assert time.time() < deadline, "the other run never started"
+        time.sleep(0.02)
+    return TrainingResult(np.zeros(1), np.zeros(2), best_epoch=1, test_loss=0.5 + loader_seed)
+
+seed_spread.fit = fit
+seed_spread.run(entry, 2)
+"""
+
+
+def test_two_runs_at_once_keep_each_others_entries(tmp_path):
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    runs = [subprocess.Popen([sys.executable, str(driver), str(EXPERIMENTS), str(tmp_path), entry, other],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for entry, other in (("shapes", "mnist"), ("mnist", "shapes"))]
+    for run in runs:
+        out, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert sorted(results) == ["mnist", "shapes"]
+    for entry in results:
+        assert results[entry]["seeds"] == [0, 1] and results[entry]["test_loss"] == [0.5, 1.5]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [".results.lock"]
