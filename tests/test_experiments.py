@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from helpers.data import Dataset
+from helpers.training import TrainingResult
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 SCRIPT = EXPERIMENTS / "made_mnist.py"
@@ -44,6 +45,8 @@ def experiment(tmp_path, monkeypatch):
     (["run", "1x500-K1-random", "--optimizer", "Adagrad"], "--optimizer and --lr go together"),
     (["select", "1x500-K1-random", "1x8000-K1-random"], "select chooses for one width at a time"),
     (["select", "--candidates", "SGD:0.1"], "unknown optimizer 'SGD' in 'SGD:0.1'"),
+    (["run", "1x500-K1-random", "--seed", "-1"], "argument --seed: must be an integer in [0, 4294967295], got -1"),
+    (["run", "1x500-K1-random", "--seed", str(2 ** 32)], "argument --seed: must be an integer in [0, 4294967295]"),
 ])
 def test_bad_command_lines_are_refused_with_the_reason(args, message):
     result = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True)
@@ -107,6 +110,9 @@ def test_unknown_optimizer_names_are_refused_not_run_as_adam(experiment):
     ('{"runs": []}', "has 'runs' = [], not an object"),
     ('{"runs": {"1x500-K1-random": {}}}', "has a run without its fields"),
     ('{"selection": {"chosen": {"optimizer": "SGD", "lr": 0.1}}}', "has selection.chosen ="),
+    ('{"selection": {"probes": {"Adam 0.001 on 1x500-K1-random": {"epochs": 15}}}}',
+     "has selection.probes['Adam 0.001 on 1x500-K1-random'] without a valid_nll"),
+    ('{"selection-1x8000": {"probes": []}}', "has selection-1x8000.probes = [], not an object of probes"),
 ])
 def test_a_damaged_results_file_stops_the_script_before_training_and_is_left_untouched(experiment, text, problem):
     experiment.RESULTS.write_text(text)
@@ -150,6 +156,57 @@ def test_a_run_records_each_test_image_nll_for_paired_comparisons(experiment, tm
     nlls = np.load(tmp_path / "test_nlls" / f"{key}.npy")
     assert nlls.shape == (20,) and nlls.mean() == pytest.approx(result["test_nll"], rel=1e-6)
     assert result["test_nll_by_masks"]["2"] == result["test_nll"]
+
+
+IMAGES = Dataset("mnist", train=np.zeros((4, 28, 28), np.uint8), valid=np.zeros((4, 28, 28), np.uint8),
+                 test=np.zeros((4, 28, 28), np.uint8), d=2, shape=(28, 28))
+
+
+def fake_training(experiment, monkeypatch, during=lambda: None):
+    """train_epochs replaced by one that records its calls and returns a validation NLL of 100 nats per image."""
+    calls = []
+
+    def train_epochs(model, train, valid, epochs, **kwargs):
+        calls.append((model.num_masks, kwargs["optimizer"].defaults["lr"], epochs))
+        during()
+        return TrainingResult(np.zeros(1), np.full(epochs + 1, 100 / experiment.D))
+
+    monkeypatch.setattr(experiment, "train_epochs", train_epochs)
+    return calls
+
+
+def probe_record(name, optimizer, lr, epochs, valid_nll):
+    """The fields of a probe's record that say what it is (as select writes them) and its result."""
+    return dict(probe=name, optimizer=optimizer, lr=lr, epochs=epochs, valid_nll=valid_nll)
+
+
+def test_select_trains_again_a_probe_recorded_for_another_number_of_epochs(experiment, monkeypatch):
+    """Probes of 15 epochs are not compared with fresh ones of 3 under a rule that says 3."""
+    name = "1x500-K1-random"
+    experiment.RESULTS.write_text(json.dumps({"selection": {"probes": {
+        f"Adam 0.001 on {name}": probe_record(name, "Adam", 0.001, 15, 90.0),
+        f"Adam 0.003 on {name}": probe_record(name, "Adam", 0.003, 3, 99.0)}}}))
+    calls = fake_training(experiment, monkeypatch)
+    experiment.select(IMAGES, torch.device("cpu"), (name,), 3, [("Adam", 0.001), ("Adam", 0.003)])
+    assert calls == [(1, 0.001, 3)]                  # the 3-epoch probe is reused, the 15-epoch one retrained
+    selection = experiment.read_results()["selection"]
+    assert {p: r["epochs"] for p, r in selection["probes"].items()} == {f"Adam 0.001 on {name}": 3,
+                                                                       f"Adam 0.003 on {name}": 3}
+    assert selection["chosen"] == {"optimizer": "Adam", "lr": 0.003} and selection["rule"].endswith("after 3 epochs")
+
+
+def test_select_keeps_the_probes_a_parallel_select_records_meanwhile(experiment, monkeypatch):
+    name, other = "1x500-K1-random", "Adagrad 0.1 on 1x500-K8-random"
+
+    def parallel_select_records_a_probe():
+        with experiment.results_to_update() as results:
+            results.setdefault("selection", {}).setdefault("probes", {})[other] = probe_record(
+                "1x500-K8-random", "Adagrad", 0.1, 3, 95.0)
+
+    fake_training(experiment, monkeypatch, during=parallel_select_records_a_probe)
+    experiment.select(IMAGES, torch.device("cpu"), (name,), 3, [("Adam", 0.001)])
+    probes = experiment.read_results()["selection"]["probes"]
+    assert sorted(probes) == sorted([f"Adam 0.001 on {name}", other])
 
 
 # --- experiments/seed_spread.py ----------------------------------------------------------------------
