@@ -438,7 +438,10 @@ def select(make_model, dataset, grid, **fit_args):
         raise TypeError(f"grid must be a dict of {{fit argument: [values]}}, e.g. {{'lr': [0.01, 0.1]}}, got "
                         f"{type(grid).__name__}")
     for name, values in grid.items():
-        if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):   # a string would be tried letter by letter
+        if isinstance(values, str):   # iterated, it would try each character as a value
+            raise TypeError(f"grid[{name!r}] must be a list of the values to try, got the string {values!r}; write "
+                            f"the values themselves, e.g. {{{name!r}: [{values}]}}")
+        if not isinstance(values, Iterable):
             raise TypeError(f"grid[{name!r}] must be a list of the values to try, got {values!r}; write "
                             f"{{{name!r}: [{values!r}]}} for a single value")
     names = list(grid)

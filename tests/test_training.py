@@ -418,7 +418,8 @@ def test_a_loader_of_what_is_not_tensors_is_named_with_the_fix(batches, kind):
 
 @pytest.mark.parametrize("grid,message", [
     ({"lr": 0.01}, r"grid\['lr'\] must be a list of the values to try, got 0.01; write \{'lr': \[0.01\]\}"),
-    ({"lr": "0.01"}, r"grid\['lr'\] must be a list of the values to try, got '0.01'; write \{'lr': \['0.01'\]\}"),
+    ({"lr": "0.01"}, r"grid\['lr'\] must be a list of the values to try, got the string '0.01'; write the values "
+                     r"themselves, e.g. \{'lr': \[0.01\]\}"),
     ([("lr", [0.01])], "grid must be a dict"),
 ])
 def test_a_grid_value_that_is_not_a_list_is_named_before_any_training(grid, message, capsys):
