@@ -169,10 +169,14 @@ def bench_log_prob(data, d, shape, rounds, batch=1000):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds, at least 1 (default %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--device", default="cpu", help="where every benchmark runs (default: cpu)")
     args = parser.parse_args()
+    if args.rounds < 1:   # checked before the data load: a median of no rounds fails only after it
+        parser.error(f"--rounds must be at least 1 (each ratio is a median over rounds), got {args.rounds}")
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
     if args.threads:
         torch.set_num_threads(args.threads)
     global DEVICE

@@ -34,11 +34,8 @@ paired comparisons), which notebooks/05_made_paper_reproduction.ipynb reads; eve
 objects that ran.
 """
 import argparse
-import contextlib
-import fcntl
 import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -49,6 +46,7 @@ from helpers.data import load_dataset
 from helpers.models import MADE
 from helpers.models.made import INITS
 from helpers.training import BatchLoader, default_device, describe_device, evaluate, train_epochs
+from results_file import locked_update, write_atomically   # beside this script: shared with seed_spread.py
 
 HERE = Path(__file__).resolve().parent / "made_mnist"
 RESULTS = HERE / "results.json"
@@ -114,17 +112,6 @@ def nll_per_image(model, images, n_masks, batch_size=1000):
 
 # --- files: results.json and checkpoints, each replaced whole or not at all ---------------------------
 
-def write_atomically(path, write):
-    """`write(tmp)` into a temporary file beside `path`, then put it in place: a crash leaves the old file
-    whole, and a failed write leaves no temporary file behind."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def read_results():
     """The results dict as last written (each write replaces the file whole, so a read needs no lock).
 
@@ -146,6 +133,13 @@ def read_results():
             refuse(f"has {key!r} = {value!r}, not an object")
         if key == "runs" and not all(isinstance(run, dict) and "test_nll" in run for run in value.values()):
             refuse("has a run without its fields (each run is an object with a test_nll)")
+        probes = value.get("probes", {}) if key.startswith("selection") else {}
+        if not isinstance(probes, dict):
+            refuse(f"has {key}.probes = {probes!r}, not an object of probes")
+        for probe, record in probes.items():
+            if not (isinstance(record, dict) and isinstance(record.get("valid_nll"), (int, float))):
+                refuse(f"has {key}.probes[{probe!r}] without a valid_nll (each probe is an object with its "
+                       f"validation NLL)")
         if key.startswith("selection") and "chosen" in value and not (
                 isinstance(value["chosen"], dict) and value["chosen"].get("optimizer") in OPTIMIZERS
                 and isinstance(value["chosen"].get("lr"), (int, float))):
@@ -153,15 +147,9 @@ def read_results():
     return results
 
 
-@contextlib.contextmanager
 def results_to_update():
-    """The results dict, written back on exit; the read and the write are under a lock shared by parallel runs."""
-    HERE.mkdir(parents=True, exist_ok=True)
-    with open(HERE / ".results.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        results = read_results()
-        yield results
-        write_atomically(RESULTS, lambda tmp: tmp.write_text(json.dumps(results, indent=1)))
+    """The results dict, written back on exit; read, changed and written under the lock shared by parallel runs."""
+    return locked_update(RESULTS, read_results)
 
 
 def save_checkpoint(obj, path):
@@ -177,34 +165,55 @@ def save_array(array, path):
 
 # --- select: the optimizer and learning rate ---------------------------------------------------------
 
+def probe_settings(name, optimizer_name, lr, epochs):
+    """What a probe's record must say for it to be reused (the batch size and seed are the script's constants)."""
+    return dict(probe=name, optimizer=optimizer_name, lr=lr, epochs=epochs)
+
+
 def select(data, device, names=PROBES, epochs=PROBE_EPOCHS, candidates=CANDIDATES):
     """Train each candidate on each probe model for `epochs` epochs; keep the lowest mean validation NLL.
-    The choice is kept for the probes' width (all probes have one width)."""
+    The choice is kept for the probes' width (all probes have one width). A probe recorded with other
+    settings (another number of epochs) is trained again and replaces it. Each probe is merged into the
+    file under the lock, so parallel selects keep each other's probes."""
     key = selection_key(names[0])
-    probes = read_results().get(key, {}).get("probes", {})
-    for optimizer_name, lr in candidates:
-        for name in names:
-            probe = f"{optimizer_name} {lr} on {name}"
-            if probe in probes:
-                continue
-            torch.manual_seed(SETUP["seed"])
-            model = make_model(name).to(device)
-            optimizer = make_optimizer(model, optimizer_name, lr)
-            start = time.time()
-            result = train_epochs(model, BatchLoader(data.train, SETUP["batch_size"], shuffle=True, seed=SETUP["seed"]),
-                                  BatchLoader(data.valid, 1000), epochs, optimizer=optimizer, device=device,
-                                  progress=False)
-            probes[probe] = dict(describe_run(model, optimizer), probe=name, epochs=epochs,
-                                 valid_curve=[v * D for v in result.valid_losses[1:]],
-                                 valid_nll=float(result.valid_losses[-1] * D), seconds=round(time.time() - start, 1),
-                                 device=describe_device(device))
-            print(f"{probe}: validation NLL {probes[probe]['valid_nll']:.2f} nats per image after {epochs} epochs "
-                  f"({probes[probe]['seconds']:.0f} s)", flush=True)
-            with results_to_update() as results:
-                results.setdefault(key, {})["probes"] = probes
-    means = {(o, lr): np.mean([probes[f"{o} {lr} on {name}"]["valid_nll"] for name in names]) for o, lr in candidates}
-    (optimizer_name, lr), best = min(means.items(), key=lambda item: item[1])
+    wanted = {f"{o} {lr} on {name}": probe_settings(name, o, lr, epochs) for o, lr in candidates for name in names}
+
+    def differences(probes, probe):
+        """The settings in which the recorded probe differs from the one wanted (all of them if there is none)."""
+        record = probes.get(probe, {})
+        return {k: record.get(k) for k, v in wanted[probe].items() if record.get(k) != v}
+
+    for probe, settings in wanted.items():
+        name, optimizer_name, lr = settings["probe"], settings["optimizer"], settings["lr"]
+        probes = read_results().get(key, {}).get("probes", {})   # as now: a parallel select may have added it
+        if not differences(probes, probe):
+            continue
+        if probe in probes:
+            recorded = differences(probes, probe)
+            print(f"{probe}: recorded with {recorded}, wanted {({k: settings[k] for k in recorded})}: trained again")
+        torch.manual_seed(SETUP["seed"])
+        model = make_model(name).to(device)
+        optimizer = make_optimizer(model, optimizer_name, lr)
+        start = time.time()
+        result = train_epochs(model, BatchLoader(data.train, SETUP["batch_size"], shuffle=True, seed=SETUP["seed"]),
+                              BatchLoader(data.valid, 1000), epochs, optimizer=optimizer, device=device,
+                              progress=False)
+        record = dict(describe_run(model, optimizer), probe=name, epochs=epochs,
+                      valid_curve=[v * D for v in result.valid_losses[1:]],
+                      valid_nll=float(result.valid_losses[-1] * D), seconds=round(time.time() - start, 1),
+                      device=describe_device(device))
+        print(f"{probe}: validation NLL {record['valid_nll']:.2f} nats per image after {epochs} epochs "
+              f"({record['seconds']:.0f} s)", flush=True)
+        with results_to_update() as results:
+            results.setdefault(key, {}).setdefault("probes", {})[probe] = record
     with results_to_update() as results:
+        probes = results[key]["probes"]
+        replaced = [probe for probe in wanted if differences(probes, probe)]
+        if replaced:
+            raise SystemExit(f"a parallel select replaced the probes {', '.join(replaced)} with probes of other "
+                             f"settings; nothing was chosen: run this select again")
+        means = {(o, lr): np.mean([probes[f"{o} {lr} on {name}"]["valid_nll"] for name in names]) for o, lr in candidates}
+        (optimizer_name, lr), best = min(means.items(), key=lambda item: item[1])
         results[key].update(chosen=dict(optimizer=optimizer_name, lr=lr), mean_valid_nll=best,
                             rule=f"lowest mean validation NLL of {', '.join(names)} after {epochs} epochs")
     print(f"chosen for {width(names[0])}: {optimizer_name} at lr {lr} (mean validation NLL {best:.2f} nats per image)")
@@ -305,6 +314,14 @@ def budget(text):
     return math.inf if float(text) == math.inf else positive(text)
 
 
+def seed_value(text):
+    """--seed: an integer in [0, 2**32 - 1], the seeds MADE and numpy accept."""
+    value = int(text)
+    if not 0 <= value <= 2 ** 32 - 1:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, {2 ** 32 - 1}], got {text}")
+    return value
+
+
 def threads(text):
     value = int(text)
     if value < 1:
@@ -350,8 +367,8 @@ def build_parser():
                                                   f"(default {' '.join(PROBES)}); see `list`")
     parser.add_argument("--minutes", type=budget, default=math.inf, help="wall-time budget of each run, this session")
     parser.add_argument("--threads", type=threads, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--seed", type=int, default=SETUP["seed"], help="run: orderings, connectivity, initialization "
-                                                                      "and batches (default %(default)s)")
+    parser.add_argument("--seed", type=seed_value, default=SETUP["seed"],
+                        help="run: orderings, connectivity, initialization and batches (default %(default)s)")
     parser.add_argument("--patience", type=int, default=SETUP["patience"], help="run: the look-ahead of early stopping, "
                                                                               "in epochs (default %(default)s)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, help="run: instead of the one chosen by select (with --lr)")

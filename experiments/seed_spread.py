@@ -9,7 +9,9 @@ initialization (`seed(s)` before the model is made) and the order of the trainin
     python experiments/seed_spread.py "mnist" --seeds 5 --threads 1
 
 Results go to experiments/seed_spread/results.json ({entry: {"seeds": [...], "test_loss": [...], ...}}),
-written after every fit, so an interrupted run keeps what it finished and goes on from there.
+merged into the file after every fit under a lock, so an interrupted run keeps what it finished and goes on
+from there, and runs in parallel (one entry each) keep each other's entries. An entry recorded with other
+settings than the script's is refused, not extended.
 """
 import argparse
 import json
@@ -22,7 +24,7 @@ import torch
 from helpers.data import load_dataset
 from helpers.models import MADE
 from helpers.training import describe_device, fit, seed
-from made_mnist import write_atomically   # the sibling script: one atomic write for both
+from results_file import locked_update   # beside this script: the locked update made_mnist.py uses too
 
 RESULTS = Path(__file__).resolve().parent / "seed_spread" / "results.json"
 MADE_2D = dict(epochs=100, refit=True)
@@ -38,32 +40,54 @@ ENTRIES = {   # entry: (dataset, model arguments, fit arguments, the notebook th
 }
 
 
+def read_results():
+    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+
+
+def check_settings(entry, record):
+    """Refuse to add seeds to a record made with other settings: it would name the old ones for all its seeds."""
+    name, model_args, fit_args, _ = ENTRIES[entry]
+    now = json.loads(json.dumps(dict(dataset=name, model=model_args, fit=fit_args)))   # as the file holds them
+    recorded = {key: record.get(key) for key in now}
+    if recorded != now:
+        raise SystemExit(f"{RESULTS} records {entry!r} with {recorded}, but the script now sets {now}: new seeds "
+                         f"would be recorded under the old settings. Delete the entry from the file to run it again "
+                         f"with the new settings, or restore the old ones in ENTRIES")
+
+
 def run(entry, seeds):
     name, model_args, fit_args, notebook = ENTRIES[entry]
+    recorded = read_results().get(entry)
+    if recorded is not None:
+        check_settings(entry, recorded)   # before any data are loaded or models trained
     ds = load_dataset(name)
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    record = results.setdefault(entry, dict(dataset=name, notebook=notebook, model=model_args, fit=fit_args,
-                                            seeds=[], test_loss=[], best_epoch=[], seconds=[]))
     for s in range(seeds):
-        if s in record["seeds"]:
+        if recorded is not None and s in recorded["seeds"]:
             continue
         seed(s)
         model = MADE(ds.shape, ds.d, **model_args)
         start = time.perf_counter()
         result = fit(model, ds, loader_seed=s, verbose=False, **fit_args)
-        record["seeds"].append(s)
-        record["test_loss"].append(result.test_loss)
-        record["best_epoch"].append(result.best_epoch)
-        record["seconds"].append(round(time.perf_counter() - start, 1))
-        if ds.true_distribution is not None:
-            table = model.probability_table().cpu().numpy()
-            record.setdefault("correlation", []).append(
-                float(np.corrcoef(table.ravel(), ds.true_distribution.ravel())[0, 1]))
-        record["device"] = describe_device(next(model.parameters()).device)
+        seconds = round(time.perf_counter() - start, 1)
+        # merged into the file as it is now: a parallel run (one per core) may have written other entries or seeds
+        with locked_update(RESULTS, read_results) as results:
+            recorded = results.setdefault(entry, dict(dataset=name, notebook=notebook, model=model_args, fit=fit_args,
+                                                      seeds=[], test_loss=[], best_epoch=[], seconds=[]))
+            check_settings(entry, recorded)
+            if s in recorded["seeds"]:
+                print(f"{entry}, seed {s}: already recorded by a parallel run, which is kept", flush=True)
+                continue
+            recorded["seeds"].append(s)
+            recorded["test_loss"].append(result.test_loss)
+            recorded["best_epoch"].append(result.best_epoch)
+            recorded["seconds"].append(seconds)
+            if ds.true_distribution is not None:
+                table = model.probability_table().cpu().numpy()
+                recorded.setdefault("correlation", []).append(
+                    float(np.corrcoef(table.ravel(), ds.true_distribution.ravel())[0, 1]))
+            recorded["device"] = describe_device(next(model.parameters()).device)
         print(f"{entry}, seed {s}: test {result.test_loss:.4f} nats per dimension, best epoch {result.best_epoch}, "
-              f"{record['seconds'][-1]:.0f} s", flush=True)
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(RESULTS, lambda tmp: tmp.write_text(json.dumps(results, indent=1)))
+              f"{seconds:.0f} s", flush=True)
 
 
 def main():

@@ -6,6 +6,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from ._checks import check_integer
+
 
 class Difference(NamedTuple):
     """mean(losses_a - losses_b) over n shared examples and its standard error."""
@@ -54,7 +56,10 @@ def per_example_nll(model, x, batch_size=10000):
 
     x: (N, *shape) with the model's event shape; the dimension count is the product of `shape` (1 for
     one-dimensional data). Evaluated without gradients, in eval mode, on the model's device."""
+    batch_size = check_integer(batch_size, "batch_size", 1, "examples per evaluation batch")
     x = torch.as_tensor(np.asarray(x))
+    if x.dim() == 0 or len(x) == 0:
+        raise ValueError(f"x holds no examples (shape {tuple(x.shape)}); pass an array of shape (N, *shape) with N >= 1")
     dimensions = math.prod(x.shape[1:])
     model.eval()
     with torch.no_grad():
@@ -68,5 +73,10 @@ def describe(name_a, name_b, difference, unit="nats per dimension"):
         return (f"{name_a} against {name_b}: {difference} {unit} (paired standard error): within two standard "
                 f"errors, not measurable here")
     lower = "lower" if difference.mean < 0 else "higher"
-    return (f"{name_a} is {lower} than {name_b} by {abs(difference.mean):.4f} ± {difference.se:.4f} {unit} "
-            f"({abs(difference.mean) / difference.se:.1f} standard errors)")
+    size = abs(difference.mean)
+    if difference.se <= 1e-12 * size:   # no spread beyond float rounding: a ratio to it would mean nothing
+        strength = "the same difference on every example"
+    else:
+        ratio = size / difference.se
+        strength = f"{ratio:.1f} standard errors" if ratio < 1000 else "more than 1000 standard errors"
+    return f"{name_a} is {lower} than {name_b} by {size:.4f} ± {difference.se:.4f} {unit} ({strength})"

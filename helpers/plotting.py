@@ -128,8 +128,9 @@ def plot_training(result, title=None, save_path=None, ylim=None, log_epochs=Fals
     apart, so the x axis counts batches, and `best_epoch` must be None.
 
     `result` may also be the `TrainingDiverged` that train_epochs and fit raise: its losses until the
-    divergence, the last epoch's first batches included, and a dotted line at the batch that diverged.
-    Diverged in its first epoch, whose length is then unknown, the x axis counts batches.
+    divergence, the last epoch's first batches included, and a dotted line at the batch that diverged
+    (at the end of the epoch whose validation loss did, when that was the bad loss). Diverged in a
+    training batch of its first epoch, whose length is then unknown, the x axis counts batches.
 
     ylim: (bottom, top), to zoom in on the end of training, which the first losses would squash.
     log_epochs: a log epoch axis, for long runs (e.g. 1000 full-batch epochs) whose end a linear axis
@@ -141,6 +142,8 @@ def plot_training(result, title=None, save_path=None, ylim=None, log_epochs=Fals
                         f"{type(result).__name__}: call plot_training(result), not plot_training(*result)")
     _check_save_path(save_path)
     diverged = isinstance(result, TrainingDiverged)
+    # diverged in validation: every batch of result.epoch ran, then its validation loss was bad (result.batch None)
+    bad_validation = diverged and result.batch is None
     best_epoch, test_loss = (None, None) if diverged else (result.best_epoch, result.test_loss)
     train = _as_numpy(result.train_losses).astype(np.float64)
     valid = _as_numpy(result.valid_losses).astype(np.float64)
@@ -153,16 +156,17 @@ def plot_training(result, title=None, save_path=None, ylim=None, log_epochs=Fals
         if best_epoch is not None:
             raise ValueError("result.best_epoch is set but there are no validation losses to place epochs on the axis")
         epochs, positions, unit = len(train), batches, "batch"
-    elif diverged and len(valid) == 1:
+    elif diverged and len(valid) == 1 and not bad_validation:
         epochs, positions, unit = 0, batches, "batch"
     else:
         epochs = len(valid) - 1
-        complete = len(train) - (result.batch - 1 if diverged else 0)   # not the diverged epoch's first batches
-        if epochs < 1 or complete % epochs:
+        trained = epochs + (1 if bad_validation else 0)   # epochs whose batches all ran
+        complete = len(train) - (result.batch - 1 if diverged and not bad_validation else 0)   # their batches
+        if trained < 1 or complete % trained:
             raise ValueError(f"result has {len(train)} training losses and {len(valid)} validation losses: expected "
                              f"one validation loss before training and one per epoch, and as many batches in every "
                              f"epoch")
-        positions, unit = batches * epochs / complete, "epoch"
+        positions, unit = batches * trained / complete, "epoch"
     steps = positions[:-1]
     selected = None if best_epoch is None else check_integer(
         best_epoch, "result.best_epoch", 0, "the epoch whose model was kept", epochs)
@@ -173,7 +177,7 @@ def plot_training(result, title=None, save_path=None, ylim=None, log_epochs=Fals
         raise ValueError(f"result.test_loss must be a finite number or None, got {test_loss!r}")
 
     fig, ax = plt.subplots(figsize=(7.5, 4), layout="constrained")
-    full_batch = unit == "epoch" and len(steps) == epochs + (result.batch - 1 if diverged else 0)   # one batch an epoch
+    full_batch = unit == "epoch" and complete == trained   # one batch an epoch
     ax.plot(steps, train, color="C0", alpha=0.6, linewidth=0.8,
             label="train (full batch,\none step per epoch)" if full_batch else "train (per batch)")
     if len(valid):
@@ -182,7 +186,10 @@ def plot_training(result, title=None, save_path=None, ylim=None, log_epochs=Fals
                 label="validation (per epoch)" if log_epochs else "validation (before training,\nthen per epoch)")
     if selected is not None:
         ax.axvline(selected, color="0.35", linestyle="--", linewidth=1, label=f"selected epoch ({selected})")
-    if diverged:
+    if bad_validation:
+        ax.axvline(result.epoch, color="C3", linestyle=":", linewidth=1.2,
+                   label=f"diverged (validation\nafter epoch {result.epoch})")
+    elif diverged:
         ax.axvline(positions[-1], color="C3", linestyle=":", linewidth=1.2,
                    label=f"diverged (epoch {result.epoch},\nbatch {result.batch})")
     if test_loss is not None:

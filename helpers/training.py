@@ -6,6 +6,7 @@ import itertools
 import math
 import random
 import sys
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import numpy as np
@@ -59,6 +60,29 @@ def full_float32_precision():
         yield
     finally:
         torch.set_float32_matmul_precision(previous)
+
+
+def _check_device(device, name="device"):
+    """`device` as a torch.device on which a tensor can be made here, or None (the automatic choice)."""
+    if device is None:
+        return None
+    present = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
+    try:
+        checked = torch.device(device)
+        if checked.type in present and not present[checked.type]():
+            raise RuntimeError(f"torch finds no {checked.type.upper()} device on this machine")
+        torch.empty(0, device=checked)   # fails here, not deep inside training, when the device is absent
+    except (RuntimeError, AssertionError, TypeError) as error:
+        reason = str(error).split(". ")[0][:200]
+        raise ValueError(f"{name}={device!r} cannot be used here ({reason}); pass {name}=None for the automatic "
+                         f"choice (CUDA when present, else the CPU) or {name}='cpu'") from None
+    return checked
+
+
+def _model_device(model):
+    """Where the model's parameters (or buffers) live; the CPU for a model with neither (a fixed baseline)."""
+    tensor = next(itertools.chain(model.parameters(), model.buffers()), None)
+    return torch.device("cpu") if tensor is None else tensor.device
 
 
 def describe_device(device):
@@ -131,8 +155,8 @@ def _check_loader(loader, name):
         raise ValueError(f"{name} is empty: it yields no batches")
 
 
-def _batches(loader, device, model):
-    """(batch on `device`, whether its values were checked) for each batch of the loader.
+def _batches(loader, device, model, name="loader"):
+    """(batch on `device`, whether its values were checked) for each batch of the loader (`name`, for errors).
 
     A batch going from the CPU to another device is checked there first by `model.check_input`
     (when the model has one), so that the model's own check need not read the values back from the
@@ -141,7 +165,11 @@ def _batches(loader, device, model):
     for batch in loader:
         if isinstance(batch, (list, tuple)):  # a DataLoader over a TensorDataset yields 1-tuples
             batch = batch[0]
-        checked = (device.type != "cpu" and torch.is_tensor(batch) and batch.device.type == "cpu"
+        if not torch.is_tensor(batch):
+            raise TypeError(f"{name} yielded a batch of type {type(batch).__name__}; each batch must be a tensor (or a "
+                            f"1-tuple of one, as a DataLoader over a TensorDataset yields): pass "
+                            f"BatchLoader(x, batch_size=128) for an array x")
+        checked = (device.type != "cpu" and batch.device.type == "cpu"
                    and callable(getattr(model, "check_input", None)))
         if checked:
             model.check_input(batch)
@@ -154,9 +182,10 @@ def _loss(model, batch, checked):
 
 
 def evaluate(model, loader, device=None):
-    """Mean of `model.loss` over the whole loader in eval mode, weighted by batch size (nats per dimension)."""
+    """Mean of `model.loss` over the whole loader in eval mode, weighted by batch size (nats per dimension).
+    Runs on `device`, by default where the model's parameters are (the CPU for a model without any)."""
     _check_loader(loader, "loader")
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    device = _check_device(device) or _model_device(model)
     model.eval()
     total, count = 0.0, 0
     with torch.no_grad():
@@ -179,6 +208,21 @@ def _check_lr(lr, model):
                          f"{min(dtypes, key=lambda t: torch.finfo(t).max)} (lr must be at most {largest:.3g}; "
                          f"useful learning rates are below 1)")
     return lr
+
+
+def _check_optimizer(optimizer, model):
+    """Refuse what is not an optimizer, and one built for another model: its steps would leave `model` as it
+    was while the losses were reported as training (a notebook cell re-run with the old optimizer kept)."""
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer built on this model's parameters, got "
+                        f"{type(optimizer).__name__} {optimizer!r}; for a fresh Adam, pass lr= instead")
+    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    parameters = list(model.parameters())
+    if not any(id(p) in held for p in parameters):
+        raise ValueError(f"optimizer ({type(optimizer).__name__}) holds {len(held)} tensors, none of them among the "
+                         f"{len(parameters)} parameters of this {type(model).__name__}: it was built for another "
+                         f"model (a re-run cell?); build it on this one, e.g. "
+                         f"torch.optim.{type(optimizer).__name__}(model.parameters(), lr=...)")
 
 
 def _state(model, optimizer):
@@ -212,13 +256,16 @@ def train_epochs(model, train_loader, valid_loader, epochs, lr=None, grad_clip=N
     loss raises TrainingDiverged too, except before training (a plain FloatingPointError: the model
     gives the validation data zero probability from the start).
 
-    For long, resumable runs: `optimizer` replaces the fresh Adam (pass it instead of `lr`), so its
-    state can be restored from a checkpoint; `on_epoch_end(epoch, valid_loss)` is called after each
-    epoch (1-based) and stops training early by returning True.
+    For long, resumable runs: `optimizer`, built on this model's parameters, replaces the fresh Adam
+    (pass it instead of `lr`), so its state can be restored from a checkpoint; `on_epoch_end(epoch,
+    valid_loss)` is called after each epoch (1-based) and stops training early by returning True.
     """
     if not callable(getattr(model, "loss", None)):
         raise TypeError(f"{type(model).__name__} has no loss(batch) method; train_epochs minimizes "
                         f"model.loss(batch), the mean NLL of a batch")
+    if next(model.parameters(), None) is None:
+        raise ValueError(f"{type(model).__name__} has no parameters: there is nothing to train; "
+                         f"evaluate(model, loader) gives its loss")
     epochs = check_integer(epochs, "epochs", 1, "passes over the training data")
     if (optimizer is None) == (lr is None):
         raise ValueError("pass either lr (for a fresh Adam) or optimizer (one of your own, with its own learning "
@@ -227,9 +274,12 @@ def train_epochs(model, train_loader, valid_loader, epochs, lr=None, grad_clip=N
         grad_clip = check_positive(grad_clip, "grad_clip", "the largest gradient norm; None for no clipping")
     _check_loader(train_loader, "train_loader")
     _check_loader(valid_loader, "valid_loader")
+    device = _check_device(device)
     if optimizer is None:
         optimizer = torch.optim.Adam(model.parameters(), lr=_check_lr(lr, model))
-    device, why = (torch.device(device), None) if device is not None else training_device(model)
+    else:
+        _check_optimizer(optimizer, model)
+    device, why = (device, None) if device is not None else training_device(model)
     model.to(device)
     if progress:
         print(f"Training {type(model).__name__} on {describe_device(device)} for {epochs} epochs"
@@ -265,7 +315,7 @@ def train_epochs(model, train_loader, valid_loader, epochs, lr=None, grad_clip=N
         start = good if good_epoch == epoch - 1 else _state(model, optimizer)   # judged by the first batch's loss
         model.train()
         epoch_losses, checked = [], 0  # losses kept on the device; those before `checked` are finite
-        for batch_number, (batch, was_checked) in enumerate(_batches(train_loader, device, model), 1):
+        for batch_number, (batch, was_checked) in enumerate(_batches(train_loader, device, model, "train_loader"), 1):
             loss = _loss(model, batch, was_checked)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -384,6 +434,16 @@ def select(make_model, dataset, grid, **fit_args):
     fit arguments, ready for `fit(make_model(), dataset, **fit_args, **best)`. A setting whose training
     diverges (TrainingDiverged) is reported as such and counts as infinitely bad.
     """
+    if not isinstance(grid, dict):
+        raise TypeError(f"grid must be a dict of {{fit argument: [values]}}, e.g. {{'lr': [0.01, 0.1]}}, got "
+                        f"{type(grid).__name__}")
+    for name, values in grid.items():
+        if isinstance(values, str):   # iterated, it would try each character as a value
+            raise TypeError(f"grid[{name!r}] must be a list of the values to try, got the string {values!r}; write "
+                            f"the values themselves, e.g. {{{name!r}: [{values}]}}")
+        if not isinstance(values, Iterable):
+            raise TypeError(f"grid[{name!r}] must be a list of the values to try, got {values!r}; write "
+                            f"{{{name!r}: [{values!r}]}} for a single value")
     names = list(grid)
     combinations = [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
     if not combinations:

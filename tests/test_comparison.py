@@ -54,3 +54,22 @@ def test_per_example_nll_is_per_dimension_and_matches_log_prob():
     images = torch.randint(0, 2, (7, 2, 3))
     expected = -made.log_prob(images).detach().numpy() / 6
     assert np.allclose(per_example_nll(made, images, batch_size=3), expected)
+
+
+@pytest.mark.parametrize("se", [0.0, 1e-17])
+def test_a_difference_without_spread_is_described_without_a_ratio_to_it(se):
+    """No spread, or only float rounding's (a constant shift of every loss): no division by it, no 10^16 ratio."""
+    text = describe("A", "B", Difference(0.8, se, 1000))
+    assert text == f"A is higher than B by 0.8000 ± {se:.4f} nats per dimension (the same difference on every example)"
+    shared = np.random.RandomState(0).exponential(5.0, size=1000)
+    assert "the same difference on every example" in describe("A", "B", paired_difference(shared + 0.01, shared))
+    assert "(more than 1000 standard errors)" in describe("A", "B", Difference(0.8, 1e-4, 1000))
+
+
+@pytest.mark.parametrize("x,batch_size,message", [
+    (np.zeros((0, 2, 3), dtype=np.int64), 10, r"x holds no examples \(shape \(0, 2, 3\)\)"),
+    (np.zeros((4, 2, 3), dtype=np.int64), 0, r"batch_size \(examples per evaluation batch\) must be an integer >= 1, got 0"),
+])
+def test_per_example_nll_names_no_examples_and_a_zero_batch_size(x, batch_size, message):
+    with pytest.raises(ValueError, match=message):
+        per_example_nll(MADE((2, 3), 2, [8]), x, batch_size=batch_size)

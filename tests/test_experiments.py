@@ -11,8 +11,11 @@ import pytest
 import torch
 
 from helpers.data import Dataset
+from helpers.training import TrainingResult
 
-SCRIPT = Path(__file__).resolve().parent.parent / "experiments" / "made_mnist.py"
+EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
+SCRIPT = EXPERIMENTS / "made_mnist.py"
+sys.path.insert(0, str(EXPERIMENTS))   # as `python experiments/made_mnist.py` has it: the scripts import results_file
 
 
 @pytest.fixture
@@ -42,6 +45,8 @@ def experiment(tmp_path, monkeypatch):
     (["run", "1x500-K1-random", "--optimizer", "Adagrad"], "--optimizer and --lr go together"),
     (["select", "1x500-K1-random", "1x8000-K1-random"], "select chooses for one width at a time"),
     (["select", "--candidates", "SGD:0.1"], "unknown optimizer 'SGD' in 'SGD:0.1'"),
+    (["run", "1x500-K1-random", "--seed", "-1"], "argument --seed: must be an integer in [0, 4294967295], got -1"),
+    (["run", "1x500-K1-random", "--seed", str(2 ** 32)], "argument --seed: must be an integer in [0, 4294967295]"),
 ])
 def test_bad_command_lines_are_refused_with_the_reason(args, message):
     result = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True)
@@ -105,6 +110,9 @@ def test_unknown_optimizer_names_are_refused_not_run_as_adam(experiment):
     ('{"runs": []}', "has 'runs' = [], not an object"),
     ('{"runs": {"1x500-K1-random": {}}}', "has a run without its fields"),
     ('{"selection": {"chosen": {"optimizer": "SGD", "lr": 0.1}}}', "has selection.chosen ="),
+    ('{"selection": {"probes": {"Adam 0.001 on 1x500-K1-random": {"epochs": 15}}}}',
+     "has selection.probes['Adam 0.001 on 1x500-K1-random'] without a valid_nll"),
+    ('{"selection-1x8000": {"probes": []}}', "has selection-1x8000.probes = [], not an object of probes"),
 ])
 def test_a_damaged_results_file_stops_the_script_before_training_and_is_left_untouched(experiment, text, problem):
     experiment.RESULTS.write_text(text)
@@ -186,3 +194,123 @@ def test_an_orthogonal_run_is_recorded_under_its_own_name_with_its_init(experime
     labels = experiment.describe_run(model, experiment.make_optimizer(model, "Adagrad", 0.01))
     assert labels["init"] == "orthogonal" and labels["optimizer"] == "Adagrad"
     assert not model.layers[0].bias.any()
+
+
+IMAGES = Dataset("mnist", train=np.zeros((4, 28, 28), np.uint8), valid=np.zeros((4, 28, 28), np.uint8),
+                 test=np.zeros((4, 28, 28), np.uint8), d=2, shape=(28, 28))
+
+
+def fake_training(experiment, monkeypatch, during=lambda: None):
+    """train_epochs replaced by one that records its calls and returns a validation NLL of 100 nats per image."""
+    calls = []
+
+    def train_epochs(model, train, valid, epochs, **kwargs):
+        calls.append((model.num_masks, kwargs["optimizer"].defaults["lr"], epochs))
+        during()
+        return TrainingResult(np.zeros(1), np.full(epochs + 1, 100 / experiment.D))
+
+    monkeypatch.setattr(experiment, "train_epochs", train_epochs)
+    return calls
+
+
+def probe_record(name, optimizer, lr, epochs, valid_nll):
+    """The fields of a probe's record that say what it is (as select writes them) and its result."""
+    return dict(probe=name, optimizer=optimizer, lr=lr, epochs=epochs, valid_nll=valid_nll)
+
+
+def test_select_trains_again_a_probe_recorded_for_another_number_of_epochs(experiment, monkeypatch):
+    """Probes of 15 epochs are not compared with fresh ones of 3 under a rule that says 3."""
+    name = "1x500-K1-random"
+    experiment.RESULTS.write_text(json.dumps({"selection": {"probes": {
+        f"Adam 0.001 on {name}": probe_record(name, "Adam", 0.001, 15, 90.0),
+        f"Adam 0.003 on {name}": probe_record(name, "Adam", 0.003, 3, 99.0)}}}))
+    calls = fake_training(experiment, monkeypatch)
+    experiment.select(IMAGES, torch.device("cpu"), (name,), 3, [("Adam", 0.001), ("Adam", 0.003)])
+    assert calls == [(1, 0.001, 3)]                  # the 3-epoch probe is reused, the 15-epoch one retrained
+    selection = experiment.read_results()["selection"]
+    assert {p: r["epochs"] for p, r in selection["probes"].items()} == {f"Adam 0.001 on {name}": 3,
+                                                                       f"Adam 0.003 on {name}": 3}
+    assert selection["chosen"] == {"optimizer": "Adam", "lr": 0.003} and selection["rule"].endswith("after 3 epochs")
+
+
+def test_select_keeps_the_probes_a_parallel_select_records_meanwhile(experiment, monkeypatch):
+    name, other = "1x500-K1-random", "Adagrad 0.1 on 1x500-K8-random"
+
+    def parallel_select_records_a_probe():
+        with experiment.results_to_update() as results:
+            results.setdefault("selection", {}).setdefault("probes", {})[other] = probe_record(
+                "1x500-K8-random", "Adagrad", 0.1, 3, 95.0)
+
+    fake_training(experiment, monkeypatch, during=parallel_select_records_a_probe)
+    experiment.select(IMAGES, torch.device("cpu"), (name,), 3, [("Adam", 0.001)])
+    probes = experiment.read_results()["selection"]["probes"]
+    assert sorted(probes) == sorted([f"Adam 0.001 on {name}", other])
+
+
+# --- experiments/seed_spread.py ----------------------------------------------------------------------
+
+@pytest.fixture
+def seed_spread(tmp_path, monkeypatch):
+    """The script as a module, writing into tmp_path."""
+    spec = importlib.util.spec_from_file_location("seed_spread", EXPERIMENTS / "seed_spread.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "RESULTS", tmp_path / "results.json")
+    return module
+
+
+def test_seeds_are_not_added_to_an_entry_recorded_with_other_settings(seed_spread, monkeypatch):
+    """A changed learning rate: new seeds appended to the old record would be reported under the old rate."""
+    name, model_args, fit_args, notebook = seed_spread.ENTRIES["mnist"]
+    record = dict(dataset=name, notebook=notebook, model=model_args, fit=dict(fit_args, lr=3e-3), seeds=[0, 1],
+                  test_loss=[0.1, 0.1], best_epoch=[5, 6], seconds=[1.0, 1.0])
+    seed_spread.RESULTS.write_text(json.dumps({"mnist": record}))
+    before = seed_spread.RESULTS.read_text()
+    monkeypatch.setattr(seed_spread, "load_dataset", lambda name: pytest.fail("the data were loaded"))
+    with pytest.raises(SystemExit, match=r"records 'mnist' with .*'lr': 0.003.*, but the script now sets .*'lr': 0.001"
+                                         r".*Delete the entry from the file to run it again"):
+        seed_spread.run("mnist", 3)
+    assert seed_spread.RESULTS.read_text() == before
+
+
+DRIVER = """
+import sys, time
+from pathlib import Path
+import numpy as np, torch
+sys.path.insert(0, sys.argv[1])
+import seed_spread
+from helpers.training import TrainingResult
+out, entry, other = Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+seed_spread.RESULTS = out / "results.json"
+seed_spread.load_dataset = lambda name: type("Data", (), dict(shape=(2,), d=2, true_distribution=None))
+seed_spread.MADE = lambda shape, d, **kwargs: torch.nn.Linear(1, 1)
+
+def fit(model, ds, loader_seed, verbose, **kwargs):
+    # each seed of each run ends only once the other run has started the same seed: both have read
+    # the file before either writes, the interleaving that lost entries
+    (out / f"{entry}-{loader_seed}").touch()
+    deadline = time.time() + 60
+    while not (out / f"{other}-{loader_seed}").exists():
+        assert time.time() < deadline, "the other run never started"
+        time.sleep(0.02)
+    return TrainingResult(np.zeros(1), np.zeros(2), best_epoch=1, test_loss=0.5 + loader_seed)
+
+seed_spread.fit = fit
+seed_spread.run(entry, 2)
+"""
+
+
+def test_two_runs_at_once_keep_each_others_entries(tmp_path):
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    runs = [subprocess.Popen([sys.executable, str(driver), str(EXPERIMENTS), str(tmp_path), entry, other],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for entry, other in (("shapes", "mnist"), ("mnist", "shapes"))]
+    for run in runs:
+        out, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert sorted(results) == ["mnist", "shapes"]
+    for entry in results:
+        assert results[entry]["seeds"] == [0, 1] and results[entry]["test_loss"] == [0.5, 1.5]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [".results.lock"]

@@ -210,3 +210,21 @@ def test_component_distributions_add_up_to_the_distribution(dtype, tol, case):
     np.testing.assert_allclose(components.sum(0), model.distribution(), rtol=tol, atol=1e-300)
     weights = np.exp(logits - np.logaddexp.reduce(logits))
     np.testing.assert_allclose(components.sum(1), weights, rtol=10 * tol)
+
+
+def test_normalized_beyond_the_categories_float32_holds_exactly():
+    """d > 2**24: 2**24 + 1 is no float32 number. A narrow component at 2**24 must give 2**24 + 1 its own, small,
+    probability (float32 arithmetic gave it p(2**24) = 0.848 as well), and the d probabilities must sum to 1,
+    enumerated over every category."""
+    d, top = 2 ** 24 + 3, 2 ** 24
+    model = make_model(d, [0.0], [float(top)], [math.log(0.25)], dtype=torch.float32)
+    with torch.no_grad():
+        total = sum(model.log_prob(torch.arange(start, min(start + 2 ** 22, d))).double().exp().sum().item()
+                    for start in range(0, d, 2 ** 22))
+        near = model.log_prob(torch.tensor([top - 1, top, top + 1, top + 2])).double().exp().numpy()
+    assert total == pytest.approx(1.0, abs=1e-6)
+    u = lambda x: (x - top) / 0.25
+    expected = [sigmoid(u(top - 0.5)) - sigmoid(u(top - 1.5)), sigmoid(u(top + 0.5)) - sigmoid(u(top - 0.5)),
+                sigmoid(u(top + 1.5)) - sigmoid(u(top + 0.5)), 1 - sigmoid(u(top + 1.5))]
+    np.testing.assert_allclose(near, expected, rtol=1e-5)
+    assert model.log_prob(torch.tensor([top])).dtype == torch.float32

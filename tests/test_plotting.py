@@ -9,7 +9,7 @@ from matplotlib.collections import LineCollection
 from helpers import plotting
 from helpers.models import MADE, DiscretizedLogisticMixture
 from helpers.models.made import masks_from_numbers, reachability
-from helpers.training import TrainingDiverged, TrainingResult
+from helpers.training import BatchLoader, TrainingDiverged, TrainingResult, train_epochs
 from test_download import files_under
 
 PNG_HEADER = b"\x89PNG\r\n\x1a\n"
@@ -238,6 +238,31 @@ def test_a_diverged_run_is_plotted_with_its_last_epochs_first_batches(shown):
     assert len(train) == 34 and train[9] == 1 and train[-1] == pytest.approx(3.4)   # 10 batches an epoch
     assert lines["validation (before training,\nthen per epoch)"].get_xdata().tolist() == [0, 1, 2, 3]
     assert lines["diverged (epoch 4,\nbatch 5)"].get_xdata() == pytest.approx([3.5, 3.5])
+    assert shown[0].axes[0].get_xlabel() == "epoch"
+
+
+@pytest.mark.parametrize("epoch", [1, 2])
+def test_a_run_whose_validation_loss_diverged_is_plotted_to_the_end_of_that_epoch(epoch, shown):
+    """Full-batch training whose validation loss overflows after `epoch`: TrainingDiverged with batch None."""
+    class BadValidation(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.logits, self.evaluations = torch.nn.Parameter(torch.zeros(3)), 0
+
+        def loss(self, x):
+            self.evaluations += not self.training
+            bad = not self.training and self.evaluations == epoch + 1
+            return -torch.log_softmax(self.logits, 0)[x].mean() * (float("inf") if bad else 1.0)
+
+    data = BatchLoader(np.array([0, 1, 1, 2]), 4)
+    with pytest.raises(TrainingDiverged) as error:
+        train_epochs(BadValidation(), data, data, 5, 0.1, progress=False)
+    assert error.value.batch is None and error.value.epoch == epoch
+    plotting.plot_training(error.value)
+    lines = lines_by_label(shown[0].axes[0])
+    assert lines["train (full batch,\none step per epoch)"].get_xdata().tolist() == list(range(1, epoch + 1))
+    assert lines["validation (before training,\nthen per epoch)"].get_xdata().tolist() == list(range(epoch))
+    assert lines[f"diverged (validation\nafter epoch {epoch})"].get_xdata() == pytest.approx([epoch, epoch])
     assert shown[0].axes[0].get_xlabel() == "epoch"
 
 

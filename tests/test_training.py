@@ -1,4 +1,5 @@
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -384,3 +385,71 @@ def test_full_float32_precision_restores_the_previous_setting():
         assert torch.get_float32_matmul_precision() == "high"
     finally:
         torch.set_float32_matmul_precision(previous)
+
+
+def test_an_optimizer_built_for_another_model_is_refused_before_any_training():
+    """A notebook cell re-run makes a new model while the old optimizer is kept: its steps would change nothing."""
+    loader = BatchLoader(_data(20), 10)
+    model, old = Categorical(5), Categorical(5)
+    before = copy.deepcopy(model.state_dict())
+    with pytest.raises(ValueError, match=r"optimizer \(Adam\) holds 1 tensors, none of them among the 1 parameters "
+                                         r"of this Categorical: it was built for another model"):
+        train_epochs(model, loader, loader, 1, optimizer=torch.optim.Adam(old.parameters(), 0.1), progress=False)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
+    train_epochs(model, loader, loader, 1, optimizer=torch.optim.Adam(model.parameters(), 0.1), progress=False)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", torch.optim.Adam])
+def test_an_optimizer_that_is_not_one_is_named_with_the_fix(optimizer):
+    loader = BatchLoader(_data(20), 10)
+    with pytest.raises(TypeError, match="optimizer must be a torch.optim.Optimizer .*; for a fresh Adam, pass lr= instead"):
+        train_epochs(Categorical(5), loader, None, 1, optimizer=optimizer, progress=False)
+
+
+@pytest.mark.parametrize("batches,kind", [([np.arange(5)], "ndarray"), ([{"x": torch.arange(5)}], "dict"),
+                                          ([[np.arange(5)]], "ndarray")])
+def test_a_loader_of_what_is_not_tensors_is_named_with_the_fix(batches, kind):
+    with pytest.raises(TypeError, match=f"train_loader yielded a batch of type {kind}; each batch must be a tensor.*"
+                                        r"BatchLoader\(x, batch_size=128\)"):
+        train_epochs(Categorical(5), batches, None, 1, 0.1, progress=False)
+    with pytest.raises(TypeError, match=f"loader yielded a batch of type {kind}"):
+        evaluate(Categorical(5), batches)
+
+
+@pytest.mark.parametrize("grid,message", [
+    ({"lr": 0.01}, r"grid\['lr'\] must be a list of the values to try, got 0.01; write \{'lr': \[0.01\]\}"),
+    ({"lr": "0.01"}, r"grid\['lr'\] must be a list of the values to try, got the string '0.01'; write the values "
+                     r"themselves, e.g. \{'lr': \[0.01\]\}"),
+    ([("lr", [0.01])], "grid must be a dict"),
+])
+def test_a_grid_value_that_is_not_a_list_is_named_before_any_training(grid, message, capsys):
+    with pytest.raises(TypeError, match=message):
+        select(lambda: pytest.fail("a model was made"), _dataset(), grid, epochs=1)
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("device,absent", [("cuda", not torch.cuda.is_available()),
+                                           ("mps", not torch.backends.mps.is_available()), ("tpu", True)])
+def test_a_device_that_is_not_here_is_named_with_the_automatic_choice(device, absent):
+    if not absent:
+        pytest.skip(f"{device} is present here")
+    loader = BatchLoader(_data(20), 10)
+    message = f"device='{device}' cannot be used here .*; pass device=None for the automatic choice"
+    with pytest.raises(ValueError, match=message):
+        train_epochs(Categorical(5), loader, None, 1, 0.1, device=device, progress=False)
+    with pytest.raises(ValueError, match=message):
+        evaluate(Categorical(5), loader, device=device)
+
+
+class Uniform(nn.Module):
+    """A baseline without parameters: log d nats for every value."""
+
+    def loss(self, x):
+        return torch.full((), math.log(5.0))
+
+
+def test_a_model_without_parameters_is_evaluated_on_the_cpu_and_not_trained():
+    loader = BatchLoader(_data(20), 10)
+    assert evaluate(Uniform(), loader) == pytest.approx(math.log(5))
+    with pytest.raises(ValueError, match="Uniform has no parameters: there is nothing to train"):
+        train_epochs(Uniform(), loader, loader, 1, 0.1, progress=False)

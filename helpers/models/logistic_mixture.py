@@ -81,7 +81,14 @@ class DiscretizedLogisticMixture(UnivariateDistribution):
     @staticmethod
     def weighted_component_log_probs(x, logits, means, log_scales, d):
         """log π_i + log p_i(x) for each component i, shape (*x.shape, n_components), as the class docstring
-        says, for a long tensor x of categories in [0, d − 1] and the parameters (n_components,)."""
+        says, for a long tensor x of categories in [0, d − 1] and the parameters (n_components,).
+
+        Where the parameters' dtype cannot hold every category exactly (d − 1 > 2**24 in float32: 2**24 + 1
+        would be read as 2**24, so neighbours would share one probability), the terms are computed in
+        float64 and returned in the parameters' dtype."""
+        if means.dtype != torch.float64 and d - 1 > 2 / torch.finfo(means.dtype).eps:
+            return DiscretizedLogisticMixture.weighted_component_log_probs(
+                x, logits.double(), means.double(), log_scales.double(), d).to(means.dtype)
         inv_scales = torch.exp(-log_scales.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX))
         centered = x.to(means.dtype).unsqueeze(-1) - means  # (..., n_components)
         upper = (centered + 0.5) * inv_scales

@@ -1,0 +1,33 @@
+"""The results files of the experiment scripts: each write replaces a file whole or not at all, and every
+change is a read-modify-write under a lock, so that runs in parallel (one per core) keep each other's results.
+
+The scripts import it as a sibling module (`python experiments/NAME.py` puts experiments/ on the path)."""
+import contextlib
+import fcntl
+import json
+import os
+
+
+def write_atomically(path, write):
+    """`write(tmp)` into a temporary file beside `path`, then put it in place: a crash leaves the old file
+    whole, and a failed write leaves no temporary file behind."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def locked_update(path, read):
+    """The dict `read()` returns, written back to `path` as JSON on exit. The read, the changes made inside
+    the `with` and the write all happen under one lock (the file `.STEM.lock` beside `path`), so a change
+    merged into what another process wrote meanwhile is never lost. Nothing is written if the block raises.
+    `read` reads `path` (a reader of its own: it may validate), and need not lock, since writes are atomic."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.stem}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = read()
+        yield results
+        write_atomically(path, lambda tmp: tmp.write_text(json.dumps(results, indent=1)))
