@@ -66,6 +66,17 @@ def run(entry, seeds):
         write_atomically(RESULTS, lambda tmp: tmp.write_text(json.dumps(results, indent=1)))
 
 
+def check_entries_and_threads(parser, args, known):
+    """Refuse entries not in `known` and a --threads below 1 (through parser.error), then set torch's threads."""
+    unknown = [e for e in args.entries if e not in known]
+    if unknown:
+        parser.error(f"unknown entries {unknown}: choose among {', '.join(repr(e) for e in known)}")
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("entries", nargs="*", metavar="ENTRY",
@@ -73,15 +84,9 @@ def main():
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. SEEDS - 1 (default %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args()
-    unknown = [e for e in args.entries if e not in ENTRIES]
-    if unknown:
-        parser.error(f"unknown entries {unknown}: choose among {', '.join(repr(e) for e in ENTRIES)}")
     if args.seeds < 2:
         parser.error(f"--seeds must be at least 2 for a spread, got {args.seeds}")
-    if args.threads is not None:
-        if args.threads < 1:
-            parser.error(f"--threads must be at least 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    check_entries_and_threads(parser, args, ENTRIES)
     for entry in args.entries or ENTRIES:
         run(entry, args.seeds)
 
