@@ -12,7 +12,7 @@ thread of a loaded 2-core machine), too long for a notebook that CI executes; re
     python experiments/lr_selection.py mnist --lr 0.0005 --threads 1   # one candidate (run others in parallel)
 
 Results go to experiments/lr_selection/results.json ({entry: {lr: {"valid_losses": [...], "best_epoch": ...}}}),
-each candidate written when done; two runs may write at once (the file is locked while it is updated).
+each candidate written when done; two runs may write at once (the folder is locked while the file is updated).
 """
 import argparse
 import fcntl
