@@ -90,6 +90,17 @@ def run(entry, seeds):
               f"{seconds:.0f} s", flush=True)
 
 
+def check_entries_and_threads(parser, args, known):
+    """Refuse entries not in `known` and a --threads below 1 (through parser.error), then set torch's threads."""
+    unknown = [e for e in args.entries if e not in known]
+    if unknown:
+        parser.error(f"unknown entries {unknown}: choose among {', '.join(repr(e) for e in known)}")
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("entries", nargs="*", metavar="ENTRY",
@@ -97,15 +108,9 @@ def main():
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. SEEDS - 1 (default %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args()
-    unknown = [e for e in args.entries if e not in ENTRIES]
-    if unknown:
-        parser.error(f"unknown entries {unknown}: choose among {', '.join(repr(e) for e in ENTRIES)}")
     if args.seeds < 2:
         parser.error(f"--seeds must be at least 2 for a spread, got {args.seeds}")
-    if args.threads is not None:
-        if args.threads < 1:
-            parser.error(f"--threads must be at least 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    check_entries_and_threads(parser, args, ENTRIES)
     for entry in args.entries or ENTRIES:
         run(entry, args.seeds)
 

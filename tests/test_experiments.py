@@ -1,4 +1,5 @@
-"""experiments/made_mnist.py: bad input gets a clear error, and an existing checkpoint is never touched by one."""
+"""experiments/made_mnist.py: bad input gets a clear error, and an existing checkpoint is never touched by one.
+The command lines of seed_spread.py and lr_selection.py refuse bad input too."""
 import importlib.util
 import json
 import re
@@ -50,6 +51,17 @@ def experiment(tmp_path, monkeypatch):
 ])
 def test_bad_command_lines_are_refused_with_the_reason(args, message):
     result = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True)
+    assert result.returncode == 2 and message in result.stderr
+
+
+@pytest.mark.parametrize("script,args,message", [
+    ("seed_spread.py", ["mnist", "nope"], "unknown entries ['nope']: choose among"),
+    ("seed_spread.py", ["mnist", "--threads", "0"], "--threads must be at least 1, got 0"),
+    ("lr_selection.py", ["shapes"], "unknown entries ['shapes']: choose among 'mnist'"),
+    ("lr_selection.py", ["mnist", "--lr", "0.3"], "none of --lr [0.3] is in mnist's grid"),
+])
+def test_the_seed_spread_and_lr_selection_command_lines_refuse_bad_input(script, args, message):
+    result = subprocess.run([sys.executable, str(SCRIPT.parent / script), *args], capture_output=True, text=True)
     assert result.returncode == 2 and message in result.stderr
 
 
