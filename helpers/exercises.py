@@ -4,8 +4,10 @@ Each check runs, on the learner's function, the properties this package's own te
 enumeration, the autoregressive property of the masks, stability in log space, samples that follow the model),
 and says in the model's terms what is wrong and why. A passing check prints one line saying what it verified; a
 failing one raises `ExerciseFailed` with that explanation. Something that is not a function, a function with the
-wrong parameters, or one that raises gets a message naming the exercise and the expected signature. The checks
-leave the notebook's state as it was: the global random generators are restored after each.
+wrong parameters, or one that raises gets a message naming the exercise and the expected signature (or, for the
+stub's own `raise NotImplementedError`, that it is not written yet). A check handed the package's own function
+passes but says so. The checks leave the notebook's state as it was: every random generator a check or the
+learner's function may draw from (torch's on the CPU, CUDA and MPS, Python's and numpy's) is restored after each.
 
 `EXERCISES` lists the exercises with the package's own function for each (`reference`), the one a check compares
 with and the one the tests fill into the exercise notebooks.
@@ -14,6 +16,8 @@ import contextlib
 import dataclasses
 import functools
 import inspect
+import random
+import re
 from typing import Callable
 
 import numpy as np
@@ -59,8 +63,11 @@ EXERCISES = {e.name: e for e in [
 
 # --- what every check shares: validating the function, calling it, isolating the notebook's state -----------
 
-def _prepare(name, fn):
-    """The exercise and a caller of the learner's function that turns its failures into ExerciseFailed."""
+def _prepare(name, fn, explain=None):
+    """The exercise and a caller of the learner's function that turns its failures into ExerciseFailed.
+
+    explain(err, args): an optional sentence on what an error raised by the function with these arguments means
+    for this exercise, or None."""
     exercise = EXERCISES[name]
     expected = f"expected: {exercise.signature} -> {exercise.returns}"
     if not callable(fn) or isinstance(fn, type):
@@ -76,20 +83,43 @@ def _prepare(name, fn):
         except TypeError:
             raise ExerciseFailed(f"{name} must take the parameters ({', '.join(exercise.parameters)}) in this order, "
                                  f"yours takes {signature}; {expected}") from None
-    return exercise, functools.partial(_call, exercise, fn)
+    return exercise, functools.partial(_call, exercise, fn, explain)
 
 
-def _call(exercise, fn, *args):
+def _call(exercise, fn, explain, *args):
     try:
         return fn(*args)
-    except NotImplementedError:
-        raise ExerciseFailed(f"{exercise.name} is not written yet: replace `raise NotImplementedError` in its cell "
-                             f"with your code, run that cell, then the check again") from None
     except Exception as err:
+        if isinstance(err, NotImplementedError) and _is_the_stub(err, fn):
+            raise ExerciseFailed(f"{exercise.name} is not written yet: replace `raise NotImplementedError` in its "
+                                 f"cell with your code, run that cell, then the check again") from None
         called = ", ".join(f"{p} = {_describe(a)}" for p, a in zip(exercise.parameters, args))
-        raise ExerciseFailed(f"{exercise.signature} raised {type(err).__name__}: {err}\n  called with {called}\n  "
+        hint = _dtype_hint(err, exercise) or (explain(err, args) if explain else None)
+        raise ExerciseFailed(f"{exercise.signature} raised {type(err).__name__}: {err}\n  "
+                             + (f"{hint}\n  " if hint else "") + f"called with {called}\n  "
                              f"(your code's traceback is above; expected: {exercise.signature} -> "
                              f"{exercise.returns})") from err
+
+
+def _is_the_stub(err, fn):
+    """Whether err is the stub's bare `raise NotImplementedError`, raised in fn's own frame: torch raises
+    NotImplementedError too, with a message, for an operation a dtype lacks (log_softmax of a long tensor)."""
+    tb = err.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return not err.args and tb.tb_frame.f_code is getattr(inspect.unwrap(fn), "__code__", None)
+
+
+def _dtype_hint(err, exercise):
+    """What torch's NotImplementedError for an operation a dtype lacks means in a learner's function."""
+    found = re.search(r"not implemented for '(\w+)'", str(err)) if isinstance(err, NotImplementedError) else None
+    if found is None:
+        return None
+    return (f"torch has no such operation for {found[1]} tensors: an integer tensor reached an operation on real "
+            f"numbers. Check which of your arguments it is applied to (the categories x are integers), and that "
+            f"your function takes its parameters in the order ({', '.join(exercise.parameters)})")
 
 
 def _describe(value):
@@ -100,18 +130,34 @@ def _describe(value):
 
 @contextlib.contextmanager
 def _isolated():
-    """Seeded random generators and gradients on inside; the notebook's own random state restored after."""
-    numpy_state = np.random.get_state()
+    """Gradients on and torch's CPU generator seeded inside; after, every random state that the check or the
+    learner's function may have moved is as before: torch's CPU generator, CUDA's (every device) and MPS's where
+    present, Python's `random` and numpy's."""
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    cpu_state, random_state, numpy_state = torch.get_rng_state(), random.getstate(), np.random.get_state()
+    cuda_states = torch.cuda.get_rng_state_all() if cuda else None
+    mps_state = torch.mps.get_rng_state() if mps else None
     try:
-        with torch.random.fork_rng(devices=[]), torch.enable_grad():
-            torch.manual_seed(0)
+        with torch.enable_grad():
+            torch.default_generator.manual_seed(0)   # the CPU's alone: torch.manual_seed would reseed every device
             yield
     finally:
+        torch.set_rng_state(cpu_state)
+        if cuda:
+            torch.cuda.set_rng_state_all(cuda_states)
+        if mps:
+            torch.mps.set_rng_state(mps_state)
+        random.setstate(random_state)
         np.random.set_state(numpy_state)
 
 
-def _passed(name, verified):
-    print(f"{name}: OK, {verified}")
+def _passed(exercise, fn, verified):
+    """The one line of a passing check; it says so when the function checked is the package's own, as when a
+    check runs before the cell defining the learner's (a notebook that imports the package's under that name)."""
+    own = getattr(fn, "__func__", fn) is exercise.reference
+    note = (f"; but this was the package's own {fn.__module__}.{fn.__qualname__}, not yours: run the cell that "
+            f"defines your {exercise.name}, then this check again") if own else ""
+    print(f"{exercise.name}: OK, {verified}{note}")
 
 
 def _tensor(name, out, shape, what):
@@ -164,8 +210,8 @@ def check_histogram_log_prob(fn):
               f" at logits {large.tolist()}: exp(θ) overflows float32 above θ ≈ 88 and a probability below 1e-38 "
               f"rounds to 0, so compute θ_x − logsumexp(θ) in log space (torch.log_softmax), never exp(θ) or the "
               f"log of a softmax")
-    _passed(name, f"the probabilities of {d} categories sum to 1 and equal softmax(θ), each independent of the batch, "
-                  f"finite at logits of ±200, with gradients to θ")
+    _passed(exercise, fn, f"the probabilities of {d} categories sum to 1 and equal softmax(θ), each independent of the batch, "
+                          f"finite at logits of ±200, with gradients to θ")
 
 
 def _differs(got, expected, rtol=1e-4, atol=1e-4):
@@ -179,8 +225,8 @@ def _same(name, got, expected, where, formula, why=""):
     bad = _differs(got, expected)
     if bad.any():
         i = int(bad.nonzero()[0][0])
-        raise ExerciseFailed(f"{name}: log p({where(i)}) is {float(got[i]):.6g}, should be {formula} = "
-                             f"{float(expected[i]):.6g}{why}")
+        raise ExerciseFailed(f"{name}: log p({where(i)}) is {float(got.detach()[i]):.6g}, should be {formula} = "
+                             f"{float(expected.detach()[i]):.6g}{why}")
 
 
 # --- notebook 2: the discretized logistic mixture ---------------------------------------------------------------
@@ -209,11 +255,11 @@ def check_weighted_component_log_probs(fn):
             raise ExerciseFailed(
                 f"{name}: at x = {k}, component {i} (μ = {means.detach()[i]:.2f}, s = {log_scales.detach()[i].exp():.2f}) gives "
                 f"{float(log_p.detach()[k, i]):.6g}, should be log π_i + log[σ((x + 0.5 − μ)/s) − σ((x − 0.5 − μ)/s)] = "
-                f"{float(expected[k, i]):.6g}")
+                f"{float(expected.detach()[k, i]):.6g}")
         _needs_gradient(name, log_p, "logits, means and log_scales")
         _mixture_is_stable(name, call, exercise.reference, d)
-    _passed(name, f"by enumeration each of {K} components carries its weight π_i over the d = {d} categories (edge "
-                  f"bins included), the values match the package's, and stay finite at scale 1e-4")
+    _passed(exercise, fn, f"by enumeration each of {K} components carries its weight π_i over the d = {d} categories (edge "
+                          f"bins included), the values match the package's, and stay finite at scale 1e-4")
 
 
 def _mixture_sums_to_weights(name, log_p, logits, means, log_scales, d):
@@ -310,8 +356,8 @@ def check_connectivity_numbers(fn):
             raise ExerciseFailed(f"{name}: two generators seeded alike gave different numbers: draw with the generator "
                                  f"you are given (torch.randint(..., generator=generator)), so that a MADE's seed "
                                  f"fixes its masks")
-    _passed(name, f"m0 are the positions in the ordering, and in {draws} draws every hidden number lies in "
-                  f"[min of the layer before, D − 1], all of them drawn, reproducibly from the generator")
+    _passed(exercise, fn, f"m0 are the positions in the ordering, and in {draws} draws every hidden number lies in "
+                          f"[min of the layer before, D − 1], all of them drawn, reproducibly from the generator")
 
 
 def _numbers(name, numbers, ordering, hidden):
@@ -356,8 +402,8 @@ def check_masks_from_numbers(fn):
             _autoregressive(name, masks, numbers)
             for l, (got, expected) in enumerate(zip(masks, exercise.reference(numbers))):
                 _same_mask(name, l, len(numbers) - 1, got, expected.bool(), numbers)
-    _passed(name, "output r reads only inputs before r in the ordering (the product of the masks), and every mask "
-                  "keeps exactly the connections m_out ≥ m_in (hidden) and m0 > m_L (outputs), also without hidden layers")
+    _passed(exercise, fn, "output r reads only inputs before r in the ordering (the product of the masks), and every mask "
+                          "keeps exactly the connections m_out ≥ m_in (hidden) and m0 > m_L (outputs), also without hidden layers")
 
 
 def _masks(name, masks, numbers):
@@ -447,8 +493,8 @@ def check_bernoulli_log_prob(fn):
         if abs(total - 1) > 1e-4:
             raise ExerciseFailed(f"{name}: by enumeration, a MADE with D = 4 using your function gives its 16 images "
                                  f"a total probability of {total:.4f}, not 1")
-    _passed(name, "p(x = 0) + p(x = 1) = 1 with p(x = 1) = σ(ℓ), finite at logits of ±100, with gradients, and a "
-                  "MADE using it gives its 16 images probabilities summing to 1")
+    _passed(exercise, fn, "p(x = 0) + p(x = 1) = 1 with p(x = 1) = σ(ℓ), finite at logits of ±100, with gradients, and a "
+                          "MADE using it gives its 16 images probabilities summing to 1")
 
 
 def check_sample_plain(fn):
@@ -500,8 +546,8 @@ def check_sample_plain(fn):
             raise ExerciseFailed(f"{name}: with dimension {first} known, the other dimensions differ from the package's "
                                  f"samples from the same uniforms: put the known value into x before the forward passes "
                                  f"of the later dimensions, so that they are drawn given it")
-    _passed(name, f"{n} samples of a MADE with ordering {model.orderings[0].tolist()} follow its distribution "
-                  f"(chi-square p = {p_value:.2f}), equal the package's from the same uniforms, and copy known dimensions")
+    _passed(exercise, fn, f"{n} samples of a MADE with ordering {model.orderings[0].tolist()} follow its distribution "
+                          f"(chi-square p = {p_value:.2f}), equal the package's from the same uniforms, and copy known dimensions")
 
 
 def _samples(name, x, n, model):

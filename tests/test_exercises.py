@@ -1,10 +1,13 @@
-"""The exercise checks (helpers/exercises.py): each passes on the package's own function and fails, with the
-intended message, on known-wrong solutions; bad input gets a message naming the exercise and its signature; the
-committed exercise notebooks are fresh generations of the solution notebooks; filled in with the package's
-functions, they execute without errors and every check passes."""
+"""The exercise checks (helpers/exercises.py): each passes on the package's own function (saying it was the
+package's) and fails, with the intended message, on known-wrong solutions; a check leaves every random state as
+it was; bad input gets a message naming the exercise and its signature; the committed exercise notebooks are
+fresh generations of the solution notebooks; filled in with the package's functions, they execute without errors
+and every check passes."""
 import importlib.util
 import json
 import os
+import random
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -28,10 +31,19 @@ def check(name):
 
 
 @pytest.mark.parametrize("name", EXERCISES)
-def test_check_passes_on_the_package_function_and_says_what_it_verified(name, capsys):
-    check(name)(EXERCISES[name].reference)
-    out = capsys.readouterr().out.strip()
-    assert out.startswith(f"{name}: OK, ") and "\n" not in out
+def test_the_package_function_passes_but_is_named_as_not_the_learners(name, capsys):
+    reference = EXERCISES[name].reference
+    check(name)(reference)
+    out = capsys.readouterr().out
+    assert out.startswith(f"{name}: OK, ") and out.count("\n") == 1
+    assert out.rstrip().endswith(f"; but this was the package's own {reference.__module__}.{reference.__qualname__}, "
+                                 f"not yours: run the cell that defines your {name}, then this check again")
+
+
+def test_a_check_run_before_the_learners_cell_says_it_checked_the_package_function(capsys):
+    from helpers.models.made import connectivity_numbers   # as notebook 3 imports it, before its stubs
+    exercises.check_connectivity_numbers(connectivity_numbers)
+    assert "the package's own helpers.models.made.connectivity_numbers, not yours" in capsys.readouterr().out
 
 
 # --- known-wrong solutions, each with the message it must get ---------------------------------------------------
@@ -46,6 +58,35 @@ def histogram_unnormalized(logits, x):
 
 def histogram_naive(logits, x):
     return torch.log(torch.exp(logits[x]) / torch.exp(logits).sum())
+
+
+def histogram_in_reverse(logits, x):
+    return logits.log_softmax(0).flip(0)[x]   # normalized, but each x gets another category's probability
+
+
+def histogram_log_softmax_of_x(logits, x):
+    return F.log_softmax(x, 0)             # of the categories: torch has no log_softmax for long tensors
+
+
+def histogram_with_its_parameters_swapped(x, logits):
+    return logits.log_softmax(0)[x]
+
+
+def unwritten_helper(logits):
+    raise NotImplementedError
+
+
+def histogram_calling_an_unwritten_helper(logits, x):
+    return unwritten_helper(logits)[x]
+
+
+def mixture_with_a_softplus_scale(x, logits, means, log_scales, d):
+    s = F.softplus(log_scales)   # log_scales holds log s: s = exp(log_scales)
+    centered = x[..., None].float() - means
+    up, down = F.logsigmoid((centered + 0.5) / s), F.logsigmoid(-(centered - 0.5) / s)
+    log_bin = torch.where((x == 0)[..., None], up, torch.where((x == d - 1)[..., None], down,
+                                                               up + down + torch.log(-torch.expm1(-1 / s))))
+    return logits.log_softmax(-1) + log_bin
 
 
 def mixture_without_edge_bins(x, logits, means, log_scales, d):
@@ -143,6 +184,13 @@ WRONG = [
     ("histogram_log_prob", histogram_over_the_batch, "depends on the other examples in the batch"),
     ("histogram_log_prob", histogram_unnormalized, "by enumeration, sum to"),
     ("histogram_log_prob", histogram_naive, "never exp(θ) or the log of a softmax"),
+    ("histogram_log_prob", histogram_log_softmax_of_x,
+     "raised NotImplementedError: \"log_softmax_kernel_impl\" not implemented for 'Long'\n  torch has no such "
+     "operation for Long tensors: an integer tensor reached an operation on real numbers"),
+    ("histogram_log_prob", histogram_with_its_parameters_swapped,
+     "that your function takes its parameters in the order (logits, x)"),
+    ("histogram_log_prob", histogram_calling_an_unwritten_helper,
+     "histogram_log_prob(logits, x) raised NotImplementedError"),
     ("weighted_component_log_probs", mixture_without_edge_bins, "the edge bin 0 should take all the mass below 0.5"),
     ("weighted_component_log_probs", mixture_naive_difference, "log-probabilities become -inf at scale 1e-4"),
     ("weighted_component_log_probs", mixture_without_weights, "sum to 1, not to its weight π_i"),
@@ -170,6 +218,30 @@ def test_check_fails_a_known_wrong_solution_with_the_intended_message(name, wron
         check(name)(wrong)
     assert message in str(failure.value)
     assert str(failure.value).startswith(name)
+
+
+def test_not_written_yet_only_for_the_stubs_own_raise():
+    """Torch's NotImplementedError, or one from a function the learner's calls, is the learner's error to see."""
+    for wrong in (histogram_log_softmax_of_x, histogram_calling_an_unwritten_helper):
+        with pytest.raises(ExerciseFailed) as failure:
+            exercises.check_histogram_log_prob(wrong)
+        assert "not written yet" not in str(failure.value)
+        assert isinstance(failure.value.__cause__, NotImplementedError)   # its traceback shown above the message
+
+
+@pytest.mark.parametrize("name, wrong", [("histogram_log_prob", histogram_in_reverse),
+                                         ("weighted_component_log_probs", mixture_with_a_softplus_scale)])
+def test_a_failing_check_prints_no_warning_above_its_message(name, wrong):
+    warn_always = torch.is_warn_always_enabled()
+    torch.set_warn_always(True)   # torch warns once per process otherwise: an earlier test could hide it
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(ExerciseFailed):
+                check(name)(wrong)
+    finally:
+        torch.set_warn_always(warn_always)
+    assert [str(w.message) for w in caught] == []
 
 
 # --- bad input: a clear message naming the exercise and its signature; the notebook's state unharmed ----------
@@ -208,6 +280,40 @@ def test_a_function_that_raises_is_named_with_its_error_and_the_random_state_is_
         check(name)(broken)
     assert EXERCISES[name].signature in str(failure.value)
     assert isinstance(failure.value.__cause__, IndexError)   # the learner's traceback stays visible
+
+
+def test_every_random_state_a_check_touches_is_restored(monkeypatch):
+    """With no GPU here, CUDA (two devices) and MPS are stand-ins that record their calls: each state is saved before
+    a check and set back after, and none is reseeded; the CPU's, Python's and numpy's generators are as before,
+    whether the check passes or fails and though the learner's function draws from each."""
+    def drawing_from_every_generator(logits, x):
+        random.random(), np.random.rand(), torch.rand(1)
+        return logits.log_softmax(0)[x]
+
+    def wrong_and_drawing_from_every_generator(logits, x):
+        return drawing_from_every_generator(logits, x).exp()
+
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    calls = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: ["state of cuda:0", "state of cuda:1"])
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", lambda states: calls.append(("cuda", states)))
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    monkeypatch.setattr(torch.mps, "get_rng_state", lambda: "state of mps")
+    monkeypatch.setattr(torch.mps, "set_rng_state", lambda state: calls.append(("mps", state)))
+    for module, seeding in ((torch.cuda, "manual_seed_all"), (torch.cuda, "manual_seed"), (torch.mps, "manual_seed")):
+        monkeypatch.setattr(module, seeding, lambda seed, seeding=seeding: calls.append((seeding, seed)))
+    for fn in (drawing_from_every_generator, wrong_and_drawing_from_every_generator):
+        before = random.getstate(), np.random.get_state(), torch.get_rng_state()
+        calls.clear()
+        if fn is drawing_from_every_generator:
+            exercises.check_histogram_log_prob(fn)
+        else:
+            with pytest.raises(ExerciseFailed):
+                exercises.check_histogram_log_prob(fn)
+        assert calls == [("cuda", ["state of cuda:0", "state of cuda:1"]), ("mps", "state of mps")]
+        assert random.getstate() == before[0] and torch.equal(torch.get_rng_state(), before[2])
+        assert all(np.array_equal(a, b) for a, b in zip(np.random.get_state(), before[1]))
 
 
 # --- the exercise notebooks: generated, stripped, and executable with the package's functions filled in ---------
