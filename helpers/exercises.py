@@ -94,7 +94,7 @@ def _call(exercise, fn, explain, *args):
             raise ExerciseFailed(f"{exercise.name} is not written yet: replace `raise NotImplementedError` in its "
                                  f"cell with your code, run that cell, then the check again") from None
         called = ", ".join(f"{p} = {_describe(a)}" for p, a in zip(exercise.parameters, args))
-        hint = _dtype_hint(err, exercise) or (explain(err, args) if explain else None)
+        hint = _not_implemented_hint(err, exercise) or (explain(err, args) if explain else None)
         raise ExerciseFailed(f"{exercise.signature} raised {type(err).__name__}: {err}\n  "
                              + (f"{hint}\n  " if hint else "") + f"called with {called}\n  "
                              f"(your code's traceback is above; expected: {exercise.signature} -> "
@@ -104,17 +104,27 @@ def _call(exercise, fn, explain, *args):
 def _is_the_stub(err, fn):
     """Whether err is the stub's bare `raise NotImplementedError`, raised in fn's own frame: torch raises
     NotImplementedError too, with a message, for an operation a dtype lacks (log_softmax of a long tensor)."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return not err.args and _raised_in(err) is getattr(inspect.unwrap(fn), "__code__", None)
+
+
+def _raised_in(err):
+    """The code of the Python function in which err was raised."""
     tb = err.__traceback__
     while tb.tb_next is not None:
         tb = tb.tb_next
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    return not err.args and tb.tb_frame.f_code is getattr(inspect.unwrap(fn), "__code__", None)
+    return tb.tb_frame.f_code
 
 
-def _dtype_hint(err, exercise):
-    """What torch's NotImplementedError for an operation a dtype lacks means in a learner's function."""
-    found = re.search(r"not implemented for '(\w+)'", str(err)) if isinstance(err, NotImplementedError) else None
+def _not_implemented_hint(err, exercise):
+    """What a NotImplementedError other than the stub's own means: torch's for an operation a dtype lacks, or the
+    stub of a function that the learner's calls."""
+    if not isinstance(err, NotImplementedError):
+        return None
+    if not err.args:
+        return f"{_raised_in(err).co_name}, which your function calls, raised it: that function is not written yet"
+    found = re.search(r"not implemented for '(\w+)'", str(err))
     if found is None:
         return None
     return (f"torch has no such operation for {found[1]} tensors: an integer tensor reached an operation on real "

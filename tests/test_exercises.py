@@ -283,7 +283,8 @@ WRONG = [
     ("histogram_log_prob", histogram_with_its_parameters_swapped,
      "that your function takes its parameters in the order (logits, x)"),
     ("histogram_log_prob", histogram_calling_an_unwritten_helper,
-     "histogram_log_prob(logits, x) raised NotImplementedError"),
+     "histogram_log_prob(logits, x) raised NotImplementedError: \n  unwritten_helper, which your function calls, "
+     "raised it: that function is not written yet"),
     ("weighted_component_log_probs", mixture_without_edge_bins,
      "The first wrong value is at x = 0, the edge bin 0, which takes all the mass below 0.5, for component 0 "
      "(μ = 1.30, s = 0.80, π = 0.306): yours is -2.93628, it should be log π_i + log σ(u) = -2.49849, with "
@@ -398,7 +399,7 @@ def test_not_written_yet_only_for_the_stubs_own_raise():
     for wrong in (histogram_log_softmax_of_x, histogram_calling_an_unwritten_helper):
         with pytest.raises(ExerciseFailed) as failure:
             exercises.check_histogram_log_prob(wrong)
-        assert "not written yet" not in str(failure.value)
+        assert "histogram_log_prob is not written yet" not in str(failure.value)
         assert isinstance(failure.value.__cause__, NotImplementedError)   # its traceback shown above the message
 
 
