@@ -4,8 +4,10 @@ Each check runs, on the learner's function, the properties this package's own te
 enumeration, the autoregressive property of the masks, stability in log space, samples that follow the model),
 and says in the model's terms what is wrong and why. A passing check prints one line saying what it verified; a
 failing one raises `ExerciseFailed` with that explanation. Something that is not a function, a function with the
-wrong parameters, or one that raises gets a message naming the exercise and the expected signature. The checks
-leave the notebook's state as it was: the global random generators are restored after each.
+wrong parameters, or one that raises gets a message naming the exercise and the expected signature (or, for the
+stub's own `raise NotImplementedError`, that it is not written yet). A check handed the package's own function
+passes but says so. The checks leave the notebook's state as it was: every random generator a check or the
+learner's function may draw from (torch's on the CPU, CUDA and MPS, Python's and numpy's) is restored after each.
 
 `EXERCISES` lists the exercises with the package's own function for each (`reference`), the one a check compares
 with and the one the tests fill into the exercise notebooks.
@@ -14,6 +16,8 @@ import contextlib
 import dataclasses
 import functools
 import inspect
+import random
+import re
 from typing import Callable
 
 import numpy as np
@@ -59,8 +63,11 @@ EXERCISES = {e.name: e for e in [
 
 # --- what every check shares: validating the function, calling it, isolating the notebook's state -----------
 
-def _prepare(name, fn):
-    """The exercise and a caller of the learner's function that turns its failures into ExerciseFailed."""
+def _prepare(name, fn, explain=None):
+    """The exercise and a caller of the learner's function that turns its failures into ExerciseFailed.
+
+    explain(err, args): an optional sentence on what an error raised by the function with these arguments means
+    for this exercise, or None."""
     exercise = EXERCISES[name]
     expected = f"expected: {exercise.signature} -> {exercise.returns}"
     if not callable(fn) or isinstance(fn, type):
@@ -76,20 +83,53 @@ def _prepare(name, fn):
         except TypeError:
             raise ExerciseFailed(f"{name} must take the parameters ({', '.join(exercise.parameters)}) in this order, "
                                  f"yours takes {signature}; {expected}") from None
-    return exercise, functools.partial(_call, exercise, fn)
+    return exercise, functools.partial(_call, exercise, fn, explain)
 
 
-def _call(exercise, fn, *args):
+def _call(exercise, fn, explain, *args):
     try:
         return fn(*args)
-    except NotImplementedError:
-        raise ExerciseFailed(f"{exercise.name} is not written yet: replace `raise NotImplementedError` in its cell "
-                             f"with your code, run that cell, then the check again") from None
     except Exception as err:
+        if isinstance(err, NotImplementedError) and _is_the_stub(err, fn):
+            raise ExerciseFailed(f"{exercise.name} is not written yet: replace `raise NotImplementedError` in its "
+                                 f"cell with your code, run that cell, then the check again") from None
         called = ", ".join(f"{p} = {_describe(a)}" for p, a in zip(exercise.parameters, args))
-        raise ExerciseFailed(f"{exercise.signature} raised {type(err).__name__}: {err}\n  called with {called}\n  "
+        hint = _not_implemented_hint(err, exercise) or (explain(err, args) if explain else None)
+        raise ExerciseFailed(f"{exercise.signature} raised {type(err).__name__}: {err}\n  "
+                             + (f"{hint}\n  " if hint else "") + f"called with {called}\n  "
                              f"(your code's traceback is above; expected: {exercise.signature} -> "
                              f"{exercise.returns})") from err
+
+
+def _is_the_stub(err, fn):
+    """Whether err is the stub's bare `raise NotImplementedError`, raised in fn's own frame: torch raises
+    NotImplementedError too, with a message, for an operation a dtype lacks (log_softmax of a long tensor)."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return not err.args and _raised_in(err) is getattr(inspect.unwrap(fn), "__code__", None)
+
+
+def _raised_in(err):
+    """The code of the Python function in which err was raised."""
+    tb = err.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code
+
+
+def _not_implemented_hint(err, exercise):
+    """What a NotImplementedError other than the stub's own means: torch's for an operation a dtype lacks, or the
+    stub of a function that the learner's calls."""
+    if not isinstance(err, NotImplementedError):
+        return None
+    if not err.args:
+        return f"{_raised_in(err).co_name}, which your function calls, raised it: that function is not written yet"
+    found = re.search(r"not implemented for '(\w+)'", str(err))
+    if found is None:
+        return None
+    return (f"torch has no such operation for {found[1]} tensors: an integer tensor reached an operation on real "
+            f"numbers. Check which of your arguments it is applied to (the categories x are integers), and that "
+            f"your function takes its parameters in the order ({', '.join(exercise.parameters)})")
 
 
 def _describe(value):
@@ -100,18 +140,34 @@ def _describe(value):
 
 @contextlib.contextmanager
 def _isolated():
-    """Seeded random generators and gradients on inside; the notebook's own random state restored after."""
-    numpy_state = np.random.get_state()
+    """Gradients on and torch's CPU generator seeded inside; after, every random state that the check or the
+    learner's function may have moved is as before: torch's CPU generator, CUDA's (every device) and MPS's where
+    present, Python's `random` and numpy's."""
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    cpu_state, random_state, numpy_state = torch.get_rng_state(), random.getstate(), np.random.get_state()
+    cuda_states = torch.cuda.get_rng_state_all() if cuda else None
+    mps_state = torch.mps.get_rng_state() if mps else None
     try:
-        with torch.random.fork_rng(devices=[]), torch.enable_grad():
-            torch.manual_seed(0)
+        with torch.enable_grad():
+            torch.default_generator.manual_seed(0)   # the CPU's alone: torch.manual_seed would reseed every device
             yield
     finally:
+        torch.set_rng_state(cpu_state)
+        if cuda:
+            torch.cuda.set_rng_state_all(cuda_states)
+        if mps:
+            torch.mps.set_rng_state(mps_state)
+        random.setstate(random_state)
         np.random.set_state(numpy_state)
 
 
-def _passed(name, verified):
-    print(f"{name}: OK, {verified}")
+def _passed(exercise, fn, verified):
+    """The one line of a passing check; it says so when the function checked is the package's own, as when a
+    check runs before the cell defining the learner's (a notebook that imports the package's under that name)."""
+    own = getattr(fn, "__func__", fn) is exercise.reference
+    note = (f"; but this was the package's own {fn.__module__}.{fn.__qualname__}, not yours: run the cell that "
+            f"defines your {exercise.name}, then this check again") if own else ""
+    print(f"{exercise.name}: OK, {verified}{note}")
 
 
 def _tensor(name, out, shape, what):
@@ -154,7 +210,8 @@ def check_histogram_log_prob(fn):
         total = float(log_p.detach().double().exp().sum())
         if abs(total - 1) > 1e-4:
             raise ExerciseFailed(f"{name}: the probabilities of the d = {d} categories, by enumeration, sum to {total:.4f}, "
-                                 f"off by {total - 1:+.4f}: p(x) = softmax(θ)_x sums to 1 for any logits θ")
+                                 f"off by {total - 1:+.4f}: p(x) = softmax(θ)_x sums to 1 for any logits θ"
+                                 f"{_what_the_values_are(log_p.detach().double())}")
         expected = exercise.reference(logits, categories)
         _same(name, log_p, expected, lambda i: f"x = {i}", "θ_x − logsumexp(θ)")
         _needs_gradient(name, log_p, "logits")
@@ -164,8 +221,26 @@ def check_histogram_log_prob(fn):
               f" at logits {large.tolist()}: exp(θ) overflows float32 above θ ≈ 88 and a probability below 1e-38 "
               f"rounds to 0, so compute θ_x − logsumexp(θ) in log space (torch.log_softmax), never exp(θ) or the "
               f"log of a softmax")
-    _passed(name, f"the probabilities of {d} categories sum to 1 and equal softmax(θ), each independent of the batch, "
-                  f"finite at logits of ±200, with gradients to θ")
+    _passed(exercise, fn, f"the probabilities of {d} categories sum to 1 and equal softmax(θ), each independent of "
+                          f"the batch, finite at logits of ±200, with gradients to θ")
+
+
+def _what_the_values_are(values):
+    """What a learner's values of log p(x) over all d categories, which do not normalize, look like instead."""
+    if ((values >= 0) & (values <= 1)).all() and abs(float(values.sum()) - 1) < 1e-4:
+        return (". Your values themselves sum to 1: they are the probabilities softmax(θ)_x; return their log, "
+                "θ_x − logsumexp(θ) (torch.log_softmax)")
+    if (values >= 0).all() and abs(float((-values).exp().sum()) - 1) < 1e-4:
+        return (". Your values are positive and e^(−value) sums to 1: they are −log p(x), the negative "
+                "log-likelihood; return log p(x), which is at most 0 (no minus sign)")
+    for base, log in ((2, "torch.log2"), (10, "torch.log10")):
+        if abs(float((values * np.log(base)).exp().sum()) - 1) < 1e-4:
+            return (f". {base}^value sums to 1: your values are logarithms to base {base} ({log}); return the natural "
+                    f"log, θ_x − logsumexp(θ) (torch.log_softmax), in nats as the loss expects")
+    if (values > 0).any():
+        return (f". Yours reach {float(values.max()):.4g} at x = {int(values.argmax())}, but a log-probability is at "
+                f"most 0 (a probability is at most 1): subtract logsumexp(θ) from the logits")
+    return ""
 
 
 def _differs(got, expected, rtol=1e-4, atol=1e-4):
@@ -179,8 +254,8 @@ def _same(name, got, expected, where, formula, why=""):
     bad = _differs(got, expected)
     if bad.any():
         i = int(bad.nonzero()[0][0])
-        raise ExerciseFailed(f"{name}: log p({where(i)}) is {float(got[i]):.6g}, should be {formula} = "
-                             f"{float(expected[i]):.6g}{why}")
+        raise ExerciseFailed(f"{name}: log p({where(i)}) is {float(got.detach()[i]):.6g}, should be {formula} = "
+                             f"{float(expected.detach()[i]):.6g}{why}")
 
 
 # --- notebook 2: the discretized logistic mixture ---------------------------------------------------------------
@@ -201,46 +276,105 @@ def check_weighted_component_log_probs(fn):
                                                         "(*x.shape, n_components)")
         categories = torch.arange(d)
         log_p = _tensor(name, call(categories, *params), (d, K), "log π_i + log p_i(x), (*x.shape, n_components)")
-        _mixture_sums_to_weights(name, log_p, logits, means, log_scales, d)
-        expected = exercise.reference(categories, *params)
-        bad = _differs(log_p, expected)
-        if bad.any():
-            k, i = bad.nonzero()[0].tolist()
-            raise ExerciseFailed(
-                f"{name}: at x = {k}, component {i} (μ = {means.detach()[i]:.2f}, s = {log_scales.detach()[i].exp():.2f}) gives "
-                f"{float(log_p.detach()[k, i]):.6g}, should be log π_i + log[σ((x + 0.5 − μ)/s) − σ((x − 0.5 − μ)/s)] = "
-                f"{float(expected[k, i]):.6g}")
+        _mixture_is_right(name, log_p, exercise.reference(categories, *params), logits, means, log_scales, d)
         _needs_gradient(name, log_p, "logits, means and log_scales")
         _mixture_is_stable(name, call, exercise.reference, d)
-    _passed(name, f"by enumeration each of {K} components carries its weight π_i over the d = {d} categories (edge "
-                  f"bins included), the values match the package's, and stay finite at scale 1e-4")
+    _passed(exercise, fn, f"by enumeration each of {K} components carries its weight π_i over the d = {d} categories "
+                          f"(edge bins included), the values match the package's, and stay finite at scale 1e-4")
 
 
-def _mixture_sums_to_weights(name, log_p, logits, means, log_scales, d):
-    """Each component's d probabilities must sum to its weight; a missing edge bin is named."""
-    p = log_p.detach().double().exp()
-    weights = logits.detach().double().softmax(-1)
-    sums = p.sum(0)
-    if torch.allclose(sums, weights, atol=1e-4):
+def _mixture_is_right(name, log_p, expected, logits, means, log_scales, d):
+    """Each component's d probabilities must sum to its weight, and every value must be the package's; if not,
+    the first wrong entry (x, i) is named, with what is special about it."""
+    got, expected = log_p.detach().double(), expected.detach().double()
+    logits, means, scales = logits.detach().double(), means.detach().double(), log_scales.detach().double().exp()
+    weights, sums = logits.softmax(-1), got.exp().sum(0)
+    sums_right = torch.allclose(sums, weights, atol=1e-4)
+    bad = _differs(got, expected)
+    if sums_right and not bad.any():
         return
-    means, scales = means.detach().double(), log_scales.detach().double().exp()
-    interior = lambda x: weights * (torch.sigmoid((x + 0.5 - means) / scales) - torch.sigmoid((x - 0.5 - means) / scales))
-    if torch.allclose(p[0], interior(0), rtol=1e-3, atol=1e-7):
-        raise ExerciseFailed(f"{name}: the edge bin 0 should take all the mass below 0.5: p_i(0) = σ((0.5 − μ_i)/s_i), "
-                             f"not σ((0.5 − μ_i)/s_i) − σ((−0.5 − μ_i)/s_i); by enumeration the components sum to "
-                             f"{sums.sum():.4f} instead of 1")
-    if torch.allclose(p[d - 1], interior(d - 1), rtol=1e-3, atol=1e-7):
-        raise ExerciseFailed(f"{name}: the edge bin d − 1 = {d - 1} should take all the mass above {d - 1.5}: "
-                             f"p_i({d - 1}) = 1 − σ(({d - 1.5} − μ_i)/s_i) = σ((μ_i − {d - 1.5})/s_i); by "
-                             f"enumeration the components sum to {sums.sum():.4f} instead of 1")
-    if torch.allclose(sums, torch.ones_like(sums), atol=1e-4):
+    if not sums_right and torch.allclose(sums, torch.ones_like(sums), atol=1e-4):
         raise ExerciseFailed(f"{name}: each component's probabilities sum to 1, not to its weight π_i = "
                              f"softmax(logits)_i = {[round(w, 3) for w in weights.tolist()]}: add log π_i = "
                              f"log_softmax(logits)_i")
-    i = int((sums - weights).abs().argmax())
-    raise ExerciseFailed(f"{name}: by enumeration component {i}'s probabilities over the d = {d} categories sum to "
-                         f"{sums[i]:.4f}, not its weight π_{i} = {weights[i]:.4f} (off by {sums[i] - weights[i]:+.4f}); "
-                         f"all together {sums.sum():.4f} instead of 1")
+    if sums.isnan().any():
+        found = (f"by enumeration the components' probabilities sum to {[round(s, 4) for s in sums.tolist()]}, as "
+                 f"some values are nan")
+    elif not sums_right:
+        i = int((sums - weights).abs().argmax())
+        found = (f"by enumeration component {i}'s probabilities over the d = {d} categories sum to {sums[i]:.4f}, not "
+                 f"its weight π_{i} = {weights[i]:.4f} (off by {sums[i] - weights[i]:+.4f}); all together "
+                 f"{sums.sum():.4f} instead of 1")
+    else:
+        found = "each component's probabilities sum to its weight π_i, but not every value is right"
+    k, i = bad.nonzero()[0].tolist()
+    edge = "the edge bin 0, which takes all the mass below 0.5" if k == 0 else (
+        f"the edge bin d − 1 = {k}, which takes all the mass above {d - 1.5}" if k == d - 1 else "an interior bin")
+    formula = ("log π_i + log σ(u)" if k == 0 else "log π_i + log σ(−l)" if k == d - 1 else
+               "log π_i + log σ(u) + log σ(−l) + log(1 − e^(−1/s))")
+    mistake = _mixture_mistake(got, k, i, logits, means, log_scales.detach().double(), d)
+    raise ExerciseFailed(
+        f"{name}: {found}. The first wrong value is at x = {k}, {edge}, for component {i} (μ = {means[i]:.2f}, "
+        f"s = {scales[i]:.2f}, π = {weights[i]:.3f}): yours is {got[k, i]:.6g}, it should be {formula} = "
+        f"{expected[k, i]:.6g}, with u = (x + 0.5 − μ)/s and l = (x − 0.5 − μ)/s" + (f". {mistake}" if mistake else ""))
+
+
+def _log_bins(means, scales, d, half=0.5):
+    """log σ(u), log σ(−l) and the width term log(1 − e^(−2·half/s)) of each bin [x − half, x + half] and
+    component, each (d, K), in float64."""
+    centered = torch.arange(d, dtype=torch.float64)[:, None] - means
+    width = torch.log(-torch.expm1(-2 * half / scales)).expand(d, -1)
+    return F.logsigmoid((centered + half) / scales), F.logsigmoid(-(centered - half) / scales), width
+
+
+def _edges_and_interior(first, interior, last):
+    """A (d, K) table taking its first row from first, its last from last, the others from interior."""
+    return torch.cat([first[:1], interior[1:-1], last[-1:]])
+
+
+def _mixture_mistake(got, k, i, logits, means, log_scales, d):
+    """What the learner's value got[k, i] at x = k, component i, is, when it is that of a known mistake."""
+    log_weights, scales = logits.log_softmax(-1), log_scales.exp()
+    up, down, width = _log_bins(means, scales, d)
+    right = lambda up, down, width: _edges_and_interior(up, up + down + width, down)
+    beyond = "the mass below 0.5, log σ(u)" if k == 0 else f"the mass above {d - 1.5}, log σ(−l)"
+    mistakes = [
+        (log_weights + up + down + width,
+         f"The edge bin {k} should take all {beyond}; yours is the interior bins' formula, which leaves out the "
+         f"tail beyond it"),
+        (log_weights + _edges_and_interior(down, up + down + width, up),
+         "Yours is the other edge bin's formula: the edge bins are swapped. Bin 0 takes the mass below 0.5, "
+         f"log σ(u), and bin d − 1 the mass above {d - 1.5}, log σ(−l)"),
+        (log_weights + _edges_and_interior(up + width, up + down + width, down + width),
+         "Yours adds the width term log(1 − e^(−1/s)), which belongs to the interior bins only: there σ(u) − σ(l) "
+         "= σ(u) σ(−l) (1 − e^(−1/s)), while an edge bin is σ(u) or σ(−l) alone"),
+        (log_weights + _edges_and_interior(up, up + down, down),
+         f"Yours lacks the width term log(1 − e^(−1/s)) = {float(width[k, i]):.4g}: σ(u) − σ(l) = σ(u) σ(−l) "
+         f"(1 − e^(−1/s)), so log p_i(x) = log σ(u) + log σ(−l) + log(1 − e^(−1/s)) "
+         f"(torch.log(-torch.expm1(-1 / s)))"),
+        (logits + right(up, down, width),
+         f"Yours adds the raw logit {float(logits[i]):.4g} where log π_i = log_softmax(logits)_i = "
+         f"{float(log_weights[i]):.4g}: the weights then follow exp(logits), which sum to "
+         f"{float(logits.exp().sum()):.4g}, not softmax(logits), which sums to 1"),
+        (log_weights + right(*_log_bins(means, F.softplus(log_scales), d)),
+         f"Yours is the value for the scale s = softplus(log_scales)_i = {float(F.softplus(log_scales[i])):.4g}: "
+         f"log_scales holds log s, so s = exp(log_scales)"),
+        (log_weights + right(*_log_bins(means, log_scales, d)),
+         f"Yours is the value for the scale s = log_scales_i = {float(log_scales[i]):.4g}"
+         + (", negative, hence the nan" if got[k, i].isnan() else "") + ": log_scales holds log s, so "
+         "s = exp(log_scales)"),
+        (log_weights + right(*_log_bins(means, scales, d, half=1.0)),
+         "Yours is the mass of [x − 1, x + 1], but bin x is [x − 0.5, x + 0.5], so that the bins do not overlap: "
+         "u = (x + 0.5 − μ)/s, l = (x − 0.5 − μ)/s"),
+    ]
+    for table, explanation in mistakes:   # a nan matches only a table nan where, and only where, got is
+        if (torch.isclose(got, table, rtol=1e-4, atol=1e-4, equal_nan=True).all() if got[k, i].isnan()
+                else torch.isclose(got[k, i], table[k, i], rtol=1e-4, atol=1e-4)):
+            return explanation
+    if got[k, i].isnan():
+        return ("Yours is nan, the result of an invalid operation: the log of a negative number (such as σ(l) − σ(u), "
+                "the difference the wrong way round), inf − inf or 0 · inf")
+    return None
 
 
 def _mixture_is_stable(name, call, reference, d):
@@ -277,13 +411,23 @@ def _mixture_is_stable(name, call, reference, d):
 
 # --- notebook 3: MADE's masks ------------------------------------------------------------------------------------
 
+_UNLIKELY_SEED = 294158   # torch's global seed during a call: a learner's function that reseeds it changes it
+
+
 def check_connectivity_numbers(fn):
     """Check connectivity_numbers(ordering, hidden_sizes, generator) -> [m0, m1, ..., mL]."""
     name = "connectivity_numbers"
-    exercise, call = _prepare(name, fn)
+    exercise, call = _prepare(name, fn, explain=_randint_bounds)
     with _isolated():
         ordering, hidden = torch.tensor([2, 0, 3, 1]), (7, 5)
+        torch.default_generator.manual_seed(_UNLIKELY_SEED)
         numbers = _numbers(name, call(ordering, hidden, torch.Generator().manual_seed(0)), ordering, hidden)
+        if torch.initial_seed() != _UNLIKELY_SEED:
+            raise ExerciseFailed(
+                f"{name} reseeds torch's global generator (torch.manual_seed({torch.initial_seed()}) or the like): "
+                f"each MADE built would reset the notebook's random stream, which also initializes the weights, and "
+                f"draw the same numbers whatever its seed. Remove the seeding, and draw with the generator you are "
+                f"given: torch.randint(low, D, (size,), generator=generator)")
         expected_m0 = ordering.argsort() + 1
         if not torch.equal(numbers[0], expected_m0):
             mistake = " (that is ordering + 1, the dimension at each position)" if torch.equal(
@@ -291,6 +435,7 @@ def check_connectivity_numbers(fn):
             raise ExerciseFailed(f"{name}: m0[i] must be the position (1..D) of data dimension i in the ordering: for "
                                  f"ordering {ordering.tolist()}, m0 = {expected_m0.tolist()}, got "
                                  f"{numbers[0].tolist()}{mistake}; ordering.argsort() + 1 gives it")
+        _draws_from_the_generator(name, call)
         D, hidden, draws = 5, (6, 6, 6), 400
         g = torch.Generator().manual_seed(1)
         seen = torch.zeros(D + 1, dtype=torch.bool)   # numbers of hidden layer 1 ever drawn
@@ -304,14 +449,51 @@ def check_connectivity_numbers(fn):
             raise ExerciseFailed(f"{name}: over {draws} draws with D = {D}, no unit of hidden layer 1 was ever numbered "
                                  f"{missing}: every number in [min(m0), D − 1] = [1, {D - 1}] must be possible "
                                  f"(torch.randint(low, high) draws from low to high − 1)")
-        ordering = torch.tensor([3, 1, 0, 2, 4])
-        first, second = (call(ordering, hidden, torch.Generator().manual_seed(7)) for _ in range(2))
-        if not all(torch.equal(a, b) for a, b in zip(first, second)):
-            raise ExerciseFailed(f"{name}: two generators seeded alike gave different numbers: draw with the generator "
-                                 f"you are given (torch.randint(..., generator=generator)), so that a MADE's seed "
-                                 f"fixes its masks")
-    _passed(name, f"m0 are the positions in the ordering, and in {draws} draws every hidden number lies in "
-                  f"[min of the layer before, D − 1], all of them drawn, reproducibly from the generator")
+    _passed(exercise, fn, f"m0 are the positions in the ordering, the hidden numbers come from the generator given "
+                          f"(alike for a seed, different across seeds), and in {draws} draws every hidden number lies "
+                          f"in [min of the layer before, D − 1], all of them drawn")
+
+
+def _randint_bounds(err, args):
+    """What torch.randint's error for an empty range means here: the low bound taken from the wrong end."""
+    found = re.search(r"expects 'from' to be less than 'to', but got from=(-?\d+) >= to=(-?\d+)", str(err))
+    if found is None:
+        return None
+    low, high = int(found[1]), int(found[2])
+    D = len(args[0])
+    maximum = f" (with low = {low} = D, the largest number of the inputs, nothing is left)" if low == D else ""
+    return (f"torch.randint(low, high) got low = {low} ≥ high = {high}, an empty range{maximum}: hidden layer l's "
+            f"numbers lie in [min(m_(l−1)), D − 1], so low is the smallest number of the layer before (its minimum, "
+            f"not its maximum) and high = D: torch.randint(int(numbers[-1].min()), D, (size,), generator=generator)")
+
+
+def _draws_from_the_generator(name, call):
+    """The hidden numbers must come from the generator given: it advances, fixes them, and other seeds change them.
+    A MADE numbers all its masks with one generator seeded by its seed."""
+    ordering, hidden = torch.tensor([3, 1, 0, 2, 4]), (6, 6, 6)
+    g = torch.Generator().manual_seed(7)
+    before = g.get_state()
+    first = _numbers(name, call(ordering, hidden, g), ordering, hidden)
+    second = call(ordering, hidden, torch.Generator().manual_seed(7))
+    alike = all(torch.equal(a, b) for a, b in zip(first, second))
+    consequence = ("MADE(seed=1) and MADE(seed=2) would get the same masks, and so would all masks of a model with "
+                   "num_masks > 1")
+    if torch.equal(g.get_state(), before):
+        raise ExerciseFailed(
+            f"{name} draws nothing from the generator it is given (its state is unchanged after the call): "
+            + (f"{consequence}" if alike else "a MADE's seed would not fix its masks, which would follow whatever "
+               "the notebook drew before from torch's global generator")
+            + ". Draw with it: torch.randint(low, D, (size,), generator=generator), not with torch's global "
+              "generator nor a new torch.Generator()")
+    if not alike:
+        raise ExerciseFailed(f"{name}: two generators seeded alike gave different numbers: draw only with the "
+                             f"generator you are given (torch.randint(..., generator=generator)), so that a MADE's "
+                             f"seed fixes its masks")
+    other = call(ordering, hidden, torch.Generator().manual_seed(8))
+    if all(torch.equal(a, b) for a, b in zip(first, other)):
+        raise ExerciseFailed(f"{name}: generators seeded differently (7 and 8) gave the same numbers: {consequence}. "
+                             f"Draw with the generator as it is given, without reseeding it (generator.manual_seed) "
+                             f"or replacing it")
 
 
 def _numbers(name, numbers, ordering, hidden):
@@ -352,12 +534,27 @@ def check_masks_from_numbers(fn):
                  connectivity_numbers(torch.randperm(5, generator=g), (8,), g),
                  connectivity_numbers(torch.tensor([1, 2, 0]), (), g)]   # no hidden layer: the direct connections
         for numbers in cases:
-            masks = _masks(name, call([m.clone() for m in numbers]), numbers)
-            _autoregressive(name, masks, numbers)
-            for l, (got, expected) in enumerate(zip(masks, exercise.reference(numbers))):
-                _same_mask(name, l, len(numbers) - 1, got, expected.bool(), numbers)
-    _passed(name, "output r reads only inputs before r in the ordering (the product of the masks), and every mask "
-                  "keeps exactly the connections m_out ≥ m_in (hidden) and m0 > m_L (outputs), also without hidden layers")
+            given = [m.clone() for m in numbers]
+            masks = call(given)
+            _unchanged(name, given, numbers)
+            masks = _masks(name, masks, numbers)
+            for l, expected in enumerate(exercise.reference(numbers)):
+                _same_mask(name, l, masks, expected.bool(), numbers)
+    _passed(exercise, fn, "every mask keeps exactly the connections m_out ≥ m_in (hidden) and m0 > m_L (outputs), "
+                          "also without hidden layers, so output r reads only inputs before r in the ordering")
+
+
+def _unchanged(name, given, numbers):
+    """The numbers the learner's function was given, which must be as they were: a MADE passes its own."""
+    changed = [l for l, m in enumerate(numbers) if l >= len(given) or not torch.equal(given[l], m)]
+    if changed or len(given) != len(numbers):
+        l = changed[0] if changed else len(numbers)
+        now = given[l].tolist() if l < len(given) and torch.is_tensor(given[l]) else "gone"
+        raise ExerciseFailed(f"{name} changed the numbers it was given: numbers[{l}] was "
+                             f"{numbers[l].tolist() if l < len(numbers) else 'absent'}, is {now} after the call. An "
+                             f"in-place operation (numbers[{l}] -= 1, +=, or an assignment into numbers or "
+                             f"numbers[{l}][...]) edits the model's own numbers, and masks computed after it use the "
+                             f"edited ones: compute with new tensors (numbers[{l}] - 1) instead")
 
 
 def _masks(name, masks, numbers):
@@ -376,32 +573,64 @@ def _masks(name, masks, numbers):
     return [m.bool() for m in masks]
 
 
-def _autoregressive(name, masks, numbers):
-    """No path from an input to an output at the same or an earlier position (the product of the masks)."""
-    m0 = numbers[0]
-    reach = reachability(masks)
-    bad = reach & (m0[None, :] >= m0[:, None])
-    if bad.any():
-        i, j = bad.nonzero()[0].tolist()
-        if i == j:
-            raise ExerciseFailed(f"{name}: output {i} can see input {i}, its own dimension: the output mask must be "
-                                 f"strict, keeping a weight from hidden unit k to output i only when m0[i] > m_L[k]")
-        raise ExerciseFailed(f"{name}: output {i} (position {int(m0[i])} in the ordering) can see input {j} (position "
-                             f"{int(m0[j])}), which does not come before it: p(x_{i} | ...) would read x_{j}")
-
-
-def _same_mask(name, l, L, got, expected, numbers):
+def _same_mask(name, l, masks, expected, numbers):
+    """Raise at the first weight that mask l keeps or drops wrongly, naming the mask, the units, the rule and,
+    where it is one, the mistake; then what the outputs can see as it is."""
+    got, L = masks[l], len(numbers) - 1
     diff = got != expected
     if not diff.any():
         return
     k, j = diff.nonzero()[0].tolist()
     m_in, m_out = numbers[l], (numbers[l + 1] if l < L else numbers[0])
+    layer = lambda l: "the inputs" if l == 0 else f"hidden layer {l}"
+    what = f"mask {l} ({layer(l)} → " + (f"{layer(l + 1)})" if l < L else "the outputs: the output mask)")
     below = f"input {j}" if l == 0 else f"unit {j} of hidden layer {l}"
     above = f"output {k}" if l == L else f"unit {k} of hidden layer {l + 1}"
-    rule = "m0[i] > m_L[k], strictly" if l == L else "m_out ≥ m_in"
-    state = "keeps" if got[k, j] else "drops"
-    raise ExerciseFailed(f"{name}: mask {l} {state} the weight from {below} (number {int(m_in[j])}) to {above} "
-                         f"(number {int(m_out[k])}); it should keep exactly the weights with {rule}")
+    rule = (f"m0[i] > m{L}[k], strictly: output i reads only units numbered below its position" if l == L else
+            f"m{l + 1}[k] ≥ m{l}[j]: a unit reads the units below numbered up to its own number")
+    mistake = _mask_mistake(got, l, numbers)
+    raise ExerciseFailed(f"{name}: {what} {'keeps' if got[k, j] else 'drops'} the weight from {below} (number "
+                         f"{int(m_in[j])}) to {above} (number {int(m_out[k])}); it should keep exactly the weights "
+                         f"with {rule}{'. ' + mistake if mistake else ''}{_what_outputs_see(masks, numbers)}")
+
+
+def _mask_mistake(got, l, numbers):
+    """The known mistake that mask l of the learner is, if it is one."""
+    L = len(numbers) - 1
+    m_in, m_out = numbers[l], (numbers[l + 1] if l < L else numbers[0])
+    strict = l == L
+    rule, code = (">", ">") if strict else ("≥", ">=")
+    reversed_ = (f"It compares the other way round (m_in {rule} m_out): row k, a unit of the layer above, keeps the "
+                 f"weight from column j, a unit below, when m_out[k] {rule} m_in[j]: "
+                 f"m_out[:, None] {code} m_in[None, :]")
+    mistakes = [(m_in[None, :] >= m_out[:, None], reversed_), (m_in[None, :] > m_out[:, None], reversed_)]
+    if l < L:
+        mistakes.append((m_out[:, None] > m_in[None, :],
+                         "It is strict (>), but a hidden unit numbered m may read every unit numbered up to m "
+                         "(≥): only the output mask is strict"))
+    else:
+        mistakes.append((m_out[:, None] >= m_in[None, :],
+                         "It is not strict (≥): output i would read hidden units numbered m0[i], which see input i "
+                         "itself; the output mask keeps m0[i] > m_L[k] (>, not ≥)"))
+        mistakes += [(m_out[:, None] > numbers[other][None, :],
+                      f"It compares m0 with the numbers of {'the inputs' if other == 0 else f'hidden layer {other}'} "
+                      f"(numbers[{other}]), but the output mask reads the last hidden layer: compare with numbers[-1]")
+                     for other in range(L) if len(numbers[other]) == len(m_in)]
+    return next((explanation for mask, explanation in mistakes if torch.equal(got, mask)), None)
+
+
+def _what_outputs_see(masks, numbers):
+    """What the learner's masks let the outputs see (the product of the masks), when it breaks the autoregressive
+    property."""
+    m0 = numbers[0]
+    bad = reachability(masks) & (m0[None, :] >= m0[:, None])
+    if not bad.any():
+        return ""
+    i, j = bad.nonzero()[0].tolist()
+    if i == j:
+        return f". As it is, output {i} can see input {i}, its own dimension: p(x_{i} | ...) would read x_{i}"
+    return (f". As it is, output {i} (position {int(m0[i])} in the ordering) can see input {j} (position "
+            f"{int(m0[j])}), which does not come before it: p(x_{i} | ...) would read x_{j}")
 
 
 # --- notebook 4: MADE's Bernoulli log-likelihood and its sampler ----------------------------------------------------
@@ -428,17 +657,7 @@ def check_bernoulli_log_prob(fn):
         _same(name, ones, exercise.reference(grid, torch.ones(13, dtype=torch.long)),
               lambda i: f"x = 1 | logit {grid[i]:.1f}", "log σ(ℓ)")
         _needs_gradient(name, ones, "logits")
-        large = torch.tensor([-100.0, 100.0, -100.0, 100.0])
-        bits = torch.tensor([1, 0, 0, 1])
-        log_p = _tensor(name, call(large, bits), large.shape, "one log-probability per bit")
-        expected = exercise.reference(large, bits)
-        bad = _differs(log_p, expected)
-        if bad.any():
-            i = int(bad.nonzero()[0])
-            raise ExerciseFailed(f"{name}: log p(x = {int(bits[i])}) at logit {large[i]:.0f} is {float(log_p.detach()[i])}, "
-                                 f"should be {float(expected[i]):.6g}: σ(±100) rounds to 0 or 1 in float32, so compute "
-                                 f"log σ(ℓ) without forming σ(ℓ): F.logsigmoid(ℓ) for x = 1 and "
-                                 f"log(1 − σ(ℓ)) = F.logsigmoid(−ℓ) for x = 0 (and 0 · (−inf) is nan)")
+        _large_logits(name, call, exercise.reference)
         made = MADE((4,), 2, [8], ordering=[2, 0, 3, 1], bernoulli_log_prob=fn)
         with torch.no_grad():
             for p in made.parameters():
@@ -447,51 +666,100 @@ def check_bernoulli_log_prob(fn):
         if abs(total - 1) > 1e-4:
             raise ExerciseFailed(f"{name}: by enumeration, a MADE with D = 4 using your function gives its 16 images "
                                  f"a total probability of {total:.4f}, not 1")
-    _passed(name, "p(x = 0) + p(x = 1) = 1 with p(x = 1) = σ(ℓ), finite at logits of ±100, with gradients, and a "
-                  "MADE using it gives its 16 images probabilities summing to 1")
+    _passed(exercise, fn, "p(x = 0) + p(x = 1) = 1 with p(x = 1) = σ(ℓ), right with their gradients at logits up to "
+                          "±100, and a MADE using it gives its 16 images probabilities summing to 1")
+
+
+def _large_logits(name, call, reference):
+    """Values and gradients at logits where σ(ℓ) rounds to 0 or 1 in float32 (|ℓ| ≳ 17) and at a moderate one."""
+    large = torch.tensor([-100.0, -40.0, -17.0, -5.0, 5.0, 17.0, 40.0, 100.0])
+    calls = []
+    for bit in (1, 0):
+        logits, bits = large.clone().requires_grad_(), torch.full(large.shape, bit)
+        log_p = _tensor(name, call(logits, bits), large.shape, "one log-probability per bit")
+        calls.append((bit, logits, log_p))
+        expected = reference(large, bits)
+        bad = _differs(log_p, expected)
+        if bad.any():
+            i = int(bad.nonzero()[0])
+            value = float(log_p.detach()[i])
+            cause = ("−100 is the floor of F.binary_cross_entropy, which clamps its logs there; from σ(ℓ) it cannot do "
+                     "better, as σ(ℓ) rounds to 0 or 1 in float32 (σ(17) = 1.0). Work from the logits: "
+                     "−F.binary_cross_entropy_with_logits(logits, x) or F.logsigmoid" if value == -100 else
+                     "σ(ℓ) rounds to 0 or 1 in float32 beyond |ℓ| ≈ 17 (σ(17) = 1.0), so compute log σ(ℓ) without "
+                     "forming σ(ℓ): F.logsigmoid(ℓ) for x = 1 and log(1 − σ(ℓ)) = F.logsigmoid(−ℓ) for x = 0 (and "
+                     "0 · (−inf) is nan)")
+            raise ExerciseFailed(f"{name}: log p(x = {bit}) at logit {large[i]:.0f} is {value:.6g}, should be "
+                                 f"{float(expected[i]):.6g}: {cause}")
+    for bit, logits, log_p in calls:   # the values are right: their gradients
+        grad = torch.autograd.grad(log_p.sum(), logits, allow_unused=True)[0]
+        expected_grad = bit - torch.sigmoid(large)   # d/dℓ of x log σ(ℓ) + (1 − x) log σ(−ℓ)
+        bad = torch.ones_like(large, dtype=torch.bool) if grad is None else _differs(grad, expected_grad)
+        if bad.any():
+            i = int(bad.nonzero()[0])
+            got = 0.0 if grad is None else float(grad[i])
+            raise ExerciseFailed(f"{name}: log p(x = {bit}) is right at logit {large[i]:.0f}, but its gradient there "
+                                 f"is {got:.4g}, should be x − σ(ℓ) = {float(expected_grad[i]):.4g}: training would "
+                                 f"get a wrong signal from confident logits. Compute from the logits with F.logsigmoid, "
+                                 f"without clamping or detaching, nor a torch.where whose unused branch overflows (its "
+                                 f"nan gradient leaks through)")
 
 
 def check_sample_plain(fn):
-    """Check sample_plain(model, u, mask_id, given, known) -> x (n, D): exact samples in the model's ordering."""
+    """Check sample_plain(model, u, mask_id, given, known) -> x (n, D): exact samples in the ordering of the mask."""
     name = "sample_plain"
     exercise, call = _prepare(name, fn)
     with _isolated():
-        model = MADE((3,), 3, [16], ordering=[2, 0, 1])
+        # two masks, with orderings [2, 0, 1] and [2, 1, 0]: sampled with mask 1, which a sampler must be told
+        model = MADE((3,), 3, [16], ordering="random", num_masks=2, seed=0)
         with torch.no_grad():
             for p in model.parameters():
                 p.normal_(0, 1.5)   # far from uniform, and each dimension strongly dependent on the earlier ones
         model.eval()
-        D, d, n = model.D, model.d, 20000
-        nothing_known = [False] * D
+        D, d, n, mask_id = model.D, model.d, 20000, 1
+        ordering, nothing_known = model.orderings[mask_id].tolist(), [False] * D
         u = torch.rand(n, D)
         with torch.no_grad():
-            x = _samples(name, call(model, u, 0, None, nothing_known), n, model)
-            probabilities = model.probability_table().double().flatten()   # row-major: entry c is the x coded c
+            x = _samples(name, call(model, u, mask_id, None, nothing_known), n, model)
+            grid = torch.cartesian_prod(*[torch.arange(d)] * D)   # row-major: row c is the x coded c
+            probabilities = model._log_likelihoods(grid, [mask_id])[0].double().exp()
+        if (x == x[0]).all():
+            raise ExerciseFailed(f"{name}: all {n} samples are x = {x[0].tolist()}, whatever the uniforms u: taking "
+                                 f"the most likely category of each dimension (argmax) is not sampling. Draw each from "
+                                 f"its distribution with model._categories(logits[:, dim], u[:, dim])")
         counts = torch.bincount((x * d ** torch.arange(D - 1, -1, -1)).sum(1), minlength=d ** D).double()
         statistic, dof, p_value = _chi_square(counts, n * probabilities)
         if p_value < 1e-4:
             worst = int(((counts - n * probabilities).abs() / (n * probabilities).sqrt()).argmax())
+            with torch.no_grad():
+                of_mask_0 = torch.equal(x, exercise.reference(model, u, 0, None, nothing_known))
+            fix = (f"They are the samples of mask 0 (ordering {model.orderings[0].tolist()}) from the same uniforms: "
+                   f"your sampler ignores mask_id. Draw in the ordering model.orderings[mask_id], from the logits "
+                   f"model(x, mask_id)" if of_mask_0 else
+                   f"Draw the dimensions in the ordering of mask mask_id, model.orderings[mask_id], each from a "
+                   f"forward pass model(x, mask_id) on the dimensions drawn so far")
             raise ExerciseFailed(
-                f"{name}: the samples do not follow the model: on a MADE with D = {D}, d = {d} and ordering "
-                f"{model.orderings[0].tolist()}, {n} samples give chi-square = {statistic:.0f} with {dof} degrees of "
-                f"freedom (p = {p_value:.1e}); x = {[int(i) for i in np.unravel_index(worst, (d,) * D)]} was drawn "
-                f"{counts[worst] / n:.3g} of the time "
-                f"against p(x) = {probabilities[worst]:.3g}. Draw the dimensions in the model's ordering, "
-                f"model.orderings[mask_id], each from a forward pass on the dimensions drawn so far")
+                f"{name}: the samples do not follow the model: on a MADE with D = {D}, d = {d} and two masks, with "
+                f"mask_id = {mask_id} (ordering {ordering}), {n} samples give chi-square = {statistic:.0f} with {dof} "
+                f"degrees of freedom (p = {p_value:.1e}); x = {grid[worst].tolist()} was drawn "
+                f"{counts[worst] / n:.3g} of the time against p(x) = {probabilities[worst]:.3g}. {fix}")
         few = u[:200]
-        with torch.no_grad():
-            mine, expected = call(model, few, 0, None, nothing_known), exercise.reference(model, few, 0, None, nothing_known)
-        if not torch.equal(mine, expected):
-            raise ExerciseFailed(f"{name}: the samples follow the model but differ from the package's from the same "
-                                 f"uniforms u: draw dimension dim with model._categories(logits, u[:, dim]) (the value "
-                                 f"at which the cumulative probability first exceeds u), so that your sampler and "
-                                 f"MADE.sample's fast one give the same samples from the same u")
-        first = int(model.orderings[0][0])
+        for j in range(model.num_masks):
+            with torch.no_grad():
+                mine, expected = call(model, few, j, None, nothing_known), exercise.reference(model, few, j, None,
+                                                                                              nothing_known)
+            if not torch.equal(mine, expected):
+                raise ExerciseFailed(f"{name}: the samples follow the model but differ from the package's from the "
+                                     f"same uniforms u (with mask_id = {j}): draw dimension dim with "
+                                     f"model._categories(logits, u[:, dim]) (the value at which the cumulative "
+                                     f"probability first exceeds u), so that your sampler and MADE.sample's fast one "
+                                     f"give the same samples from the same u")
+        first = ordering[0]
         known = [dim == first for dim in range(D)]
         given = torch.randint(0, d, (200, D))
         with torch.no_grad():
-            mine = _samples(name, call(model, few, 0, given, known), 200, model)
-            expected = exercise.reference(model, few, 0, given, known)
+            mine = _samples(name, call(model, few, mask_id, given, known), 200, model)
+            expected = exercise.reference(model, few, mask_id, given, known)
         wrong = int((mine[:, first] != given[:, first]).sum())
         if wrong:
             raise ExerciseFailed(f"{name}: dimension {first} is known (known[{first}] is True), but x[:, {first}] differs "
@@ -500,8 +768,9 @@ def check_sample_plain(fn):
             raise ExerciseFailed(f"{name}: with dimension {first} known, the other dimensions differ from the package's "
                                  f"samples from the same uniforms: put the known value into x before the forward passes "
                                  f"of the later dimensions, so that they are drawn given it")
-    _passed(name, f"{n} samples of a MADE with ordering {model.orderings[0].tolist()} follow its distribution "
-                  f"(chi-square p = {p_value:.2f}), equal the package's from the same uniforms, and copy known dimensions")
+    _passed(exercise, fn, f"{n} samples of mask {mask_id} of a MADE with two orderings ({ordering} for this one) "
+                          f"follow its distribution (chi-square p = {p_value:.2f}), equal the package's from the same "
+                          f"uniforms with either mask, and copy known dimensions")
 
 
 def _samples(name, x, n, model):
