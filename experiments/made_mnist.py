@@ -45,7 +45,7 @@ import torch
 from helpers.data import load_dataset
 from helpers.models import MADE
 from helpers.models.made import INITS
-from helpers.training import BatchLoader, default_device, describe_device, evaluate, train_epochs
+from helpers.training import BatchLoader, default_device, describe_device, train_epochs
 from results_file import locked_update, write_atomically   # beside this script: shared with seed_spread.py
 
 HERE = Path(__file__).resolve().parent / "made_mnist"

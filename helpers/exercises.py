@@ -736,8 +736,8 @@ def check_sample_plain(fn):
             fix = (f"They are the samples of mask 0 (ordering {model.orderings[0].tolist()}) from the same uniforms: "
                    f"your sampler ignores mask_id. Draw in the ordering model.orderings[mask_id], from the logits "
                    f"model(x, mask_id)" if of_mask_0 else
-                   f"Draw the dimensions in the ordering of mask mask_id, model.orderings[mask_id], each from a "
-                   f"forward pass model(x, mask_id) on the dimensions drawn so far")
+                   "Draw the dimensions in the ordering of mask mask_id, model.orderings[mask_id], each from a "
+                   "forward pass model(x, mask_id) on the dimensions drawn so far")
             raise ExerciseFailed(
                 f"{name}: the samples do not follow the model: on a MADE with D = {D}, d = {d} and two masks, with "
                 f"mask_id = {mask_id} (ordering {ordering}), {n} samples give chi-square = {statistic:.0f} with {dof} "

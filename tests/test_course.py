@@ -29,7 +29,7 @@ def test_q1_results_runs_an_answer_on_the_courses_whole_training_split(capsys, m
     (lambda p, d: ([], [1.0, 0.5, 0.4], p), "2 epochs"),
     (lambda p, d: ([1.0], [1.0, float("nan")], p), "not all finite"),
     (lambda p, d: ([1.0], [1.0, 0.5], np.log(p + 1e-9)), "summing to 1"),
-    (lambda p, d: ([1.0], [1.0, 0.5], p[:-1]), f"shape"),
+    (lambda p, d: ([1.0], [1.0, 0.5], p[:-1]), "shape"),
 ])
 def test_q1_results_names_what_is_wrong_with_an_answer(returned, message):
     def answer(train_data, test_data, d, dset_id):

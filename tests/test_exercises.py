@@ -1,29 +1,17 @@
 """The exercise checks (helpers/exercises.py): each passes on the package's own function (saying it was the
 package's) and on correct answers written differently, and fails, with the intended message, on known-wrong
 solutions; a check leaves every random state as it was; bad input gets a message naming the exercise and its
-signature; the committed exercise notebooks are fresh generations of the solution notebooks; filled in with the
-package's functions, they execute without errors and every check passes."""
-import importlib.util
-import json
-import os
+signature. (The exercise notebooks themselves: tests/test_generate.py.)"""
 import random
 import warnings
-from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from nbclient import NotebookClient
 
 from helpers import exercises
 from helpers.exercises import EXERCISES, ExerciseFailed
-
-ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("generate", ROOT / "notebooks" / "exercises" / "generate.py")
-generate = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(generate)
 
 
 def check(name):
@@ -556,7 +544,7 @@ def test_a_function_that_raises_is_named_with_its_error_and_the_random_state_is_
     with pytest.raises(ExerciseFailed, match=rf"{name} is not written yet"):
         check(name)(not_yet)
     assert torch.equal(torch.rand(2), expected[0]) and np.array_equal(np.random.rand(2), expected[1])
-    with pytest.raises(ExerciseFailed, match=rf"raised IndexError: index 7 is out of bounds") as failure:
+    with pytest.raises(ExerciseFailed, match=r"raised IndexError: index 7 is out of bounds") as failure:
         check(name)(broken)
     assert EXERCISES[name].signature in str(failure.value)
     assert isinstance(failure.value.__cause__, IndexError)   # the learner's traceback stays visible
@@ -602,51 +590,6 @@ def test_a_function_reseeding_torch_leaves_the_notebooks_generator_as_it_was():
     with pytest.raises(ExerciseFailed, match="reseeds torch's global generator"):
         exercises.check_connectivity_numbers(numbers_seeding_torch)
     assert torch.initial_seed() == 3 and torch.equal(torch.rand(2), expected)
-
-
-# --- the exercise notebooks: generated, stripped, and executable with the package's functions filled in ---------
-
-@pytest.mark.parametrize("name", generate.SPEC)
-def test_committed_exercises_are_a_fresh_generation_without_outputs(name):
-    committed = json.loads((ROOT / "notebooks" / "exercises" / f"{name}.ipynb").read_text())
-    cells = lambda nb: [(c["cell_type"], "".join(c["source"])) for c in nb["cells"]]
-    assert cells(committed) == cells(generate.exercise_notebook(name)), \
-        f"notebooks/exercises/{name}.ipynb is stale: run `python notebooks/exercises/generate.py`"
-    code = [c for c in committed["cells"] if c["cell_type"] == "code"]
-    assert all(c["outputs"] == [] and c["execution_count"] is None for c in code), f"{name}: strip its outputs"
-    stubs = [c for c in code if "raise NotImplementedError" in "".join(c["source"])]
-    checks = [c for c in code if "from helpers.exercises import check_" in "".join(c["source"])]
-    assert len(stubs) >= 1 and len(checks) >= 1 and committed["cells"][0]["cell_type"] == "markdown"
-
-
-def test_a_missing_or_ambiguous_anchor_stops_the_generation_naming_notebook_and_anchor(monkeypatch):
-    header = generate.SPEC["01_histogram"][0]
-    monkeypatch.setitem(generate.SPEC, "01_histogram", [header, generate.Replace("no such text", ())])
-    with pytest.raises(generate.AnchorError, match=r"01_histogram.ipynb: anchor 'no such text' matches no cell"):
-        generate.exercise_notebook("01_histogram")
-    monkeypatch.setitem(generate.SPEC, "01_histogram", [header, generate.ReplaceLine("import", "x = 1")])
-    with pytest.raises(generate.AnchorError, match=r"01_histogram.ipynb: anchor 'import' matches cells \[\d+, \d+"):
-        generate.exercise_notebook("01_histogram")
-
-
-def test_a_replaced_line_keeps_its_indentation(monkeypatch):
-    header = generate.SPEC["01_histogram"][0]
-    monkeypatch.setitem(generate.SPEC, "01_histogram", [header, generate.ReplaceLine("p = p[p > 0]", "p = p[p >= 0]")])
-    cells = generate.exercise_notebook("01_histogram")["cells"]
-    assert "\n    p = p[p >= 0]\n" in "".join("".join(c["source"]) for c in cells)
-
-
-@pytest.mark.parametrize("name", generate.SPEC)
-def test_filled_exercise_notebook_executes_and_every_check_passes(name, monkeypatch):
-    notebook = nbformat.reads(json.dumps(generate.exercise_notebook(name, filled=True)), as_version=4)
-    # the kernel imports this checkout's helpers, whatever else is installed
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    # run where the exercise notebooks live, so that the set-up cell finds the project root as a learner's does
-    NotebookClient(notebook, timeout=1800, kernel_name="python3",
-                   resources={"metadata": {"path": str(ROOT / "notebooks" / "exercises")}}).execute()
-    printed = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
-    for exercise in generate.exercises(name):
-        assert f"{exercise}: OK, " in printed, f"{name}: the check of {exercise} printed no OK line"
 
 
 def test_a_correct_function_computing_in_float64_passes(capsys):
