@@ -72,7 +72,8 @@ CELL = textwrap.dedent('''\
 
 
 def test_blanking_keeps_magics_comments_signatures_and_docstrings():
-    blanked = generate.blank(CELL, {"f": "double it", "Model.forward": "multiply by self.scale"}, "cell")
+    blanked, names = generate.blank(CELL, {"Model.forward": "multiply by self.scale", "f": "double it"}, "cell")
+    assert names == ["f", "Model.forward"]   # in the cell's order, whatever the order of the hints
     assert blanked == textwrap.dedent('''\
         %matplotlib inline
         import torch  # kept

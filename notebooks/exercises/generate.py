@@ -58,7 +58,8 @@ def _functions(tree):
 
 def blank(source, hints, where):
     """`source` with the body of each function named in `hints` (after its docstring) replaced by
-    `# Hint: ...` and `raise NotImplementedError`; every other line as it was."""
+    `# Hint: ...` and `raise NotImplementedError`, every other line as it was; and the names of those
+    functions in the order the cell defines them (not the hints' order, which a notebook editor may sort)."""
     lines = source.split("\n")
     parsable = "\n".join(MAGIC.sub(r"\1pass  #", line) for line in lines)   # a magic parses as `pass`
     try:
@@ -87,7 +88,7 @@ def blank(source, hints, where):
         replacements.append((first.end_lineno, node.end_lineno, body))   # 1-based: lines after the docstring
     for start, end, body in sorted(replacements, reverse=True):
         lines[start:end] = body
-    return "\n".join(lines)
+    return "\n".join(lines), list(functions)
 
 
 def exercise_notebook(name):
@@ -101,9 +102,9 @@ def exercise_notebook(name):
             if solution["cell_type"] != "code":
                 raise GenerationError(f"{path.name}, cell {i}: only code cells can be exercises")
             hints = solution["metadata"].get("hints", {})
-            source = blank(source, hints, f"{path.name}, cell {i}")
-            written += list(hints)
-            source = f"# Exercise: write {', '.join(f'`{n}`' for n in hints)}.\n" + source
+            source, names = blank(source, hints, f"{path.name}, cell {i}")
+            written += names
+            source = f"# Exercise: write {', '.join(f'`{n}`' for n in names)}.\n" + source
         elif ROOT_LINE in source:
             source = source.replace(ROOT_LINE, EXERCISE_ROOT_LINE)
         cells.append(_cell(solution["cell_type"], source, None))
