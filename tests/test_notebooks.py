@@ -2,6 +2,7 @@
 under nbval)."""
 import json
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -133,3 +134,24 @@ def test_nbval_waits_long_enough_for_output_on_a_loaded_machine(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     waits = result.stdout.split("waits: ")[1].splitlines()[0]
     assert min(json.loads(waits)) >= 300, waits   # every cell waits far longer than nbval's 5 s
+
+
+def _printed(path):
+    """Everything a committed notebook printed: its text outputs."""
+    texts = []
+    for cell in _code(path):
+        for output in cell.get("outputs", []):
+            text = output.get("text") or output.get("data", {}).get("text/plain", "")
+            texts.append("".join(text) if isinstance(text, list) else text)
+    return "\n".join(texts)
+
+
+def test_every_number_the_readme_quotes_from_notebook_5_is_what_notebook_5_prints():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## The paper's MNIST results"):]
+    section = section[:section.find("\n## ", 1)] if "\n## " in section[1:] else section
+    row = next(line for line in readme.splitlines() if line.startswith("| 05_made_paper_reproduction"))
+    printed = _printed(ROOT / "notebooks" / "05_made_paper_reproduction.ipynb")
+    numbers = re.findall(r"(?<![\d.])(?<!section )\d+\.\d+(?![\d.])", section + row)   # not "section 6.2"
+    missing = sorted({n for n in numbers if not re.search(rf"(?<![\d.]){re.escape(n)}(?![\d])", printed)})
+    assert len(numbers) > 20 and not missing, f"the README quotes numbers notebook 5 does not print: {missing}"
