@@ -12,23 +12,25 @@ thread of a loaded 2-core machine), too long for a notebook that CI executes; re
     python experiments/lr_selection.py mnist --lr 0.0005 --threads 1   # one candidate (run others in parallel)
 
 Results go to experiments/lr_selection/results.json ({entry: {lr: {"valid_losses": [...], "best_epoch": ...}}}),
-each candidate written when done; two runs may write at once (the folder is locked while the file is updated).
+each candidate written when done; two runs may write at once (results_file.locked_update).
 """
 import argparse
-import fcntl
 import json
-import os
 import time
 from pathlib import Path
 
 from helpers.data import load_dataset
 from helpers.models import MADE
 from helpers.training import describe_device, fit, seed
-from made_mnist import write_atomically
+from results_file import locked_update   # beside this script: the locked update the other scripts use
 from seed_spread import ENTRIES, check_entries_and_threads
 
 RESULTS = Path(__file__).resolve().parent / "lr_selection" / "results.json"
 GRIDS = {"mnist": dict(lrs=[5e-4, 1e-3, 2e-3, 5e-3], epochs=80)}   # entry: learning rates, cap on epochs
+
+
+def read_results():
+    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
 
 
 def run(entry, lr):
@@ -43,15 +45,8 @@ def run(entry, lr):
                   best_epoch=result.best_epoch, best_valid_loss=float(result.valid_losses[result.best_epoch]),
                   epochs_run=len(result.valid_losses) - 1, seconds=round(time.perf_counter() - start, 1),
                   device=describe_device(next(model.parameters()).device))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    folder = os.open(RESULTS.parent, os.O_RDONLY)
-    try:
-        fcntl.flock(folder, fcntl.LOCK_EX)   # another candidate's run may be writing; unlocked when closed
-        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    with locked_update(RESULTS, read_results) as results:   # another candidate's run may be writing
         results.setdefault(entry, {})[repr(lr)] = record
-        write_atomically(RESULTS, lambda tmp: tmp.write_text(json.dumps(results, indent=1)))
-    finally:
-        os.close(folder)
     print(f"{entry}, lr={lr}: best validation loss {record['best_valid_loss']:.4f} nats per dimension at epoch "
           f"{record['best_epoch']} of {record['epochs_run']} run (cap {fit_args['epochs']}), {record['seconds']:.0f} s",
           flush=True)

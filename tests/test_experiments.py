@@ -326,3 +326,29 @@ def test_two_runs_at_once_keep_each_others_entries(tmp_path):
     for entry in results:
         assert results[entry]["seeds"] == [0, 1] and results[entry]["test_loss"] == [0.5, 1.5]
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [".results.lock"]
+
+
+# --- experiments/lr_selection.py ---------------------------------------------------------------------
+
+def test_a_learning_rate_candidate_is_added_to_the_recorded_ones(tmp_path, monkeypatch):
+    """Each candidate is written when done, beside the rates another run recorded (through the shared locked update)."""
+    spec = importlib.util.spec_from_file_location("lr_selection", EXPERIMENTS / "lr_selection.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "RESULTS", tmp_path / "results.json")
+    module.RESULTS.write_text(json.dumps({"mnist": {"0.001": {"best_epoch": 23}}, "other": {}}))
+    monkeypatch.setattr(module, "load_dataset", lambda name: type("Data", (), dict(shape=(2,), d=2)))
+    monkeypatch.setattr(module, "MADE", lambda shape, d, **kwargs: torch.nn.Linear(1, 1))
+    seen = {}
+
+    def fit(model, ds, lr, test, verbose, **kwargs):
+        seen.update(kwargs, lr=lr, test=test)
+        return TrainingResult(np.zeros(1), np.array([0.3, 0.2, 0.1, 0.15]), best_epoch=2)
+
+    monkeypatch.setattr(module, "fit", fit)
+    module.run("mnist", 5e-4)
+    results = json.loads(module.RESULTS.read_text())
+    assert sorted(results) == ["mnist", "other"] and sorted(results["mnist"]) == ["0.0005", "0.001"]
+    record = results["mnist"]["0.0005"]
+    assert (record["best_epoch"], record["best_valid_loss"], record["epochs_run"]) == (2, 0.1, 3)
+    assert seen["lr"] == 5e-4 and seen["test"] is False and seen["epochs"] == module.GRIDS["mnist"]["epochs"]
