@@ -13,7 +13,6 @@ Results go to experiments/lr_selection/results.json ({entry: {lr: {"valid_losses
 each candidate written when done; two runs may write at once (results_file.locked_update).
 """
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -25,10 +24,6 @@ from seed_spread import ENTRIES, check_entries_and_threads
 
 RESULTS = Path(__file__).resolve().parent / "lr_selection" / "results.json"
 GRIDS = {"mnist": dict(lrs=[5e-4, 1e-3, 2e-3, 5e-3], epochs=80)}   # entry: learning rates, cap on epochs
-
-
-def read_results():
-    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
 
 
 def run(entry, lr):
@@ -43,7 +38,7 @@ def run(entry, lr):
                   best_epoch=result.best_epoch, best_valid_loss=float(result.valid_losses[result.best_epoch]),
                   epochs_run=len(result.valid_losses) - 1, seconds=round(time.perf_counter() - start, 1),
                   device=describe_device(next(model.parameters()).device))
-    with locked_update(RESULTS, read_results) as results:   # another candidate's run may be writing
+    with locked_update(RESULTS) as results:   # another candidate's run may be writing
         results.setdefault(entry, {})[repr(lr)] = record
     print(f"{entry}, lr={lr}: best validation loss {record['best_valid_loss']:.4f} nats per dimension at epoch "
           f"{record['best_epoch']} of {record['epochs_run']} run (cap {fit_args['epochs']}), {record['seconds']:.0f} s",

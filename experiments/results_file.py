@@ -19,15 +19,21 @@ def write_atomically(path, write):
         tmp.unlink(missing_ok=True)
 
 
+def read_json(path):
+    """The dict held in `path`, or an empty one when the file does not exist yet."""
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 @contextlib.contextmanager
-def locked_update(path, read):
+def locked_update(path, read=None):
     """The dict `read()` returns, written back to `path` as JSON on exit. The read, the changes made inside
     the `with` and the write all happen under one lock (the file `.STEM.lock` beside `path`), so a change
     merged into what another process wrote meanwhile is never lost. Nothing is written if the block raises.
-    `read` reads `path` (a reader of its own: it may validate), and need not lock, since writes are atomic."""
+    `read` reads `path` (default `read_json`; a reader of its own may validate), and need not lock, since
+    writes are atomic."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(f".{path.stem}.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        results = read()
+        results = read() if read is not None else read_json(path)
         yield results
         write_atomically(path, lambda tmp: tmp.write_text(json.dumps(results, indent=1)))

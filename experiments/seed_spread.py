@@ -24,7 +24,7 @@ import torch
 from helpers.data import load_dataset
 from helpers.models import MADE
 from helpers.training import describe_device, fit, seed
-from results_file import locked_update   # beside this script: the locked update made_mnist.py uses too
+from results_file import locked_update, read_json   # beside this script: the locked update made_mnist.py uses too
 
 RESULTS = Path(__file__).resolve().parent / "seed_spread" / "results.json"
 MADE_2D = dict(epochs=100, refit=True)
@@ -41,7 +41,7 @@ ENTRIES = {   # entry: (dataset, model arguments, fit arguments, the notebook th
 
 
 def read_results():
-    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    return read_json(RESULTS)
 
 
 def check_settings(entry, record):
