@@ -740,7 +740,7 @@ def check_sample_plain(fn):
                    "forward pass model(x, mask_id) on the dimensions drawn so far")
             raise ExerciseFailed(
                 f"{name}: the samples do not follow the model: on a MADE with D = {D}, d = {d} and two masks, with "
-                f"mask_id = {mask_id} (ordering {ordering}), {n} samples give chi-square = {statistic:.0f} with {dof} "
+                f"mask_id = {mask_id} (ordering {ordering}), {n} samples give chi-square = {statistic:.3g} with {dof} "
                 f"degrees of freedom (p = {p_value:.1e}); x = {grid[worst].tolist()} was drawn "
                 f"{counts[worst] / n:.3g} of the time against p(x) = {probabilities[worst]:.3g}. {fix}")
         few = u[:200]
