@@ -1,4 +1,4 @@
-"""Input validation shared by the models: clear errors instead of silent wrong answers."""
+"""Input validation shared by the package: clear errors instead of silent wrong answers."""
 import contextlib
 import math
 import numbers
@@ -109,3 +109,19 @@ def check_positive(value, name, meaning):
     if number is None or not math.isfinite(number) or number <= 0:
         raise ValueError(f"{name} ({meaning}) must be a positive finite number, got {value!r}")
     return float(number)
+
+
+def check_probabilities(p, name):
+    """Return `p` (a numpy array or tensor of any shape) as a float64 numpy array, or raise ValueError if it
+    is not a probability distribution: non-empty, finite, >= 0 and summing to 1 within 1e-3 (a float32
+    softmax over a few thousand categories is off by far less; counts, logits and log-probabilities are off
+    by far more)."""
+    p = (p.detach().cpu().numpy() if torch.is_tensor(p) else np.asarray(p)).astype(np.float64)
+    if p.size == 0:
+        raise ValueError(f"{name} is empty: it must hold probabilities")
+    if not np.isfinite(p).all() or p.min() < 0:
+        raise ValueError(f"{name} must hold probabilities (finite and >= 0), got values in [{p.min():g}, {p.max():g}]; "
+                         f"exponentiate log-probabilities first")
+    if abs(p.sum() - 1) > 1e-3:
+        raise ValueError(f"{name} sums to {p.sum():.6g}, not 1: pass probabilities, not counts or logits")
+    return p

@@ -15,6 +15,7 @@ function and ours run through the same harness.
 """
 import numpy as np
 
+from ._checks import check_probabilities
 from .data import load_dataset
 from .plotting import plot_1d_distribution, plot_2d_distributions, plot_image_grid, plot_losses
 
@@ -53,14 +54,10 @@ def _losses(train_losses, test_losses, fn):
 
 
 def _distribution(distribution, shape, fn):
-    p = np.asarray(distribution, dtype=np.float64)
     name = getattr(fn, "__name__", "the function")
-    if p.shape != shape:
-        raise ValueError(f"{name} returned a distribution of shape {p.shape}, not {shape}")
-    if not np.isfinite(p).all() or p.min() < 0 or not np.isclose(p.sum(), 1):
-        raise ValueError(f"{name} returned a distribution with values in [{p.min():g}, {p.max():g}] summing to "
-                         f"{p.sum():.6g}: return probabilities (exponentiated log-probabilities), summing to 1")
-    return p
+    if tuple(np.shape(distribution)) != shape:
+        raise ValueError(f"{name} returned a distribution of shape {tuple(np.shape(distribution))}, not {shape}")
+    return check_probabilities(distribution, f"the distribution {name} returned")
 
 
 def q1_results(dset_id, part, fn):

@@ -15,7 +15,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 from torchvision.utils import make_grid
 
-from ._checks import check_integer
+from ._checks import check_integer, check_probabilities
 from .models.made import masks_from_numbers, reachability
 from .training import TrainingDiverged
 
@@ -86,15 +86,10 @@ def _as_categories(data, d, name):
 
 
 def _as_probabilities(p, name):
-    p = _as_numpy(p).astype(np.float64)
+    p = _as_numpy(p)
     if p.ndim != 1 or len(p) == 0:
         raise ValueError(f"{name} must be a non-empty 1-D array of probabilities, got shape {p.shape}")
-    if not np.isfinite(p).all() or p.min() < 0:
-        raise ValueError(f"{name} must hold probabilities (finite and >= 0), got values in [{p.min():g}, {p.max():g}]; "
-                         f"exponentiate log-probabilities first")
-    if abs(p.sum() - 1) > 1e-3:
-        raise ValueError(f"{name} sums to {p.sum():.6g}, not 1: pass probabilities, not counts or logits")
-    return p
+    return check_probabilities(p, name)
 
 
 def _as_images(images, name):
@@ -337,7 +332,7 @@ def plot_2d_distributions(tables, title=None, save_path=None, shared_scale=False
     for name, t in tables.items():
         if t.ndim != 2 or t.size == 0:
             raise ValueError(f"tables[{name!r}] must be a non-empty 2-D table of probabilities, got shape {t.shape}")
-        _as_probabilities(t.reshape(-1), f"tables[{name!r}]")   # the colour bars say "probability"
+        check_probabilities(t, f"tables[{name!r}]")   # the colour bars say "probability"
     if len(set(shapes.values())) > 1:
         raise ValueError(f"the tables have different shapes {shapes}: all must cover the same categories")
 

@@ -28,7 +28,8 @@ def test_q1_results_runs_an_answer_on_the_courses_whole_training_split(capsys, m
     (lambda p, d: ([1.0], [1.0], p), "at least 2"),
     (lambda p, d: ([], [1.0, 0.5, 0.4], p), "2 epochs"),
     (lambda p, d: ([1.0], [1.0, float("nan")], p), "not all finite"),
-    (lambda p, d: ([1.0], [1.0, 0.5], np.log(p + 1e-9)), "summing to 1"),
+    (lambda p, d: ([1.0], [1.0, 0.5], np.log(p + 1e-9)), "returned must hold probabilities.*exponentiate"),
+    (lambda p, d: ([1.0], [1.0, 0.5], 2 * p), "returned sums to 2, not 1"),
     (lambda p, d: ([1.0], [1.0, 0.5], p[:-1]), "shape"),
 ])
 def test_q1_results_names_what_is_wrong_with_an_answer(returned, message):
@@ -38,6 +39,16 @@ def test_q1_results_names_what_is_wrong_with_an_answer(returned, message):
     with pytest.raises(ValueError, match=message):
         course.q1_results(1, "a", answer)
 
+
+
+def test_q1_results_takes_a_tensor_distribution_as_the_course_code_returns_it(capsys):
+    """A student's model returns torch probabilities (with grad): the harness checks and draws them as they are."""
+    import torch
+    def answer(train_data, test_data, d, dset_id):
+        train, test, p = histogram_answer(train_data, test_data, d, dset_id)
+        return train, test, torch.tensor(p, dtype=torch.float32, requires_grad=True)
+    course.q1_results(1, "a", answer)
+    assert "Final Test Loss" in capsys.readouterr().out
 
 def test_q2_results_checks_the_samples_form():
     def answer(train_data, test_data, image_shape, dset_id):
