@@ -111,12 +111,17 @@ def check_positive(value, name, meaning):
     return float(number)
 
 
+def as_numpy(x):
+    """`x` as a numpy array; a tensor is detached and moved to the CPU first (a model's output on a GPU)."""
+    return x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
+
+
 def check_probabilities(p, name):
     """Return `p` (a numpy array or tensor of any shape) as a float64 numpy array, or raise ValueError if it
     is not a probability distribution: non-empty, finite, >= 0 and summing to 1 within 1e-3 (a float32
     softmax over a few thousand categories is off by far less; counts, logits and log-probabilities are off
     by far more)."""
-    p = (p.detach().cpu().numpy() if torch.is_tensor(p) else np.asarray(p)).astype(np.float64)
+    p = as_numpy(p).astype(np.float64)
     if p.size == 0:
         raise ValueError(f"{name} is empty: it must hold probabilities")
     if not np.isfinite(p).all() or p.min() < 0:

@@ -15,7 +15,7 @@ function and ours run through the same harness.
 """
 import numpy as np
 
-from ._checks import check_probabilities
+from ._checks import as_numpy, check_probabilities
 from .data import load_dataset
 from .plotting import plot_1d_distribution, plot_2d_distributions, plot_image_grid, plot_losses
 
@@ -95,7 +95,7 @@ def q2_results(dset_id, part, fn):
         train_data, test_data = (x.reshape(len(x), *shape, 1).astype(np.uint8) for x in (train_data, test_data))
         train_losses, test_losses, samples = fn(train_data, test_data, shape, dset_id)
         out = samples
-        s = np.asarray(samples)
+        s = as_numpy(samples)
         if s.shape != (N_SAMPLES, *shape, 1) or not np.isin(s, (0, 1)).all():
             raise ValueError(f"{name} returned samples of shape {s.shape} with values {np.unique(s)[:5]}: the course "
                              f"wants {N_SAMPLES} binary images, shape ({N_SAMPLES}, {shape[0]}, {shape[1]}, 1), "

@@ -15,7 +15,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 from torchvision.utils import make_grid
 
-from ._checks import check_integer, check_probabilities
+from ._checks import as_numpy, check_integer, check_probabilities
 from .models.made import masks_from_numbers, reachability
 from .training import TrainingDiverged
 
@@ -68,13 +68,9 @@ def _legend_outside(ax, **kwargs):
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0, **kwargs)
 
 
-def _as_numpy(x):
-    return x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
-
-
 def _as_categories(data, d, name):
     """`data` as a 1-D integer array with values in [0, d − 1] (d None: any value >= 0)."""
-    x = _as_numpy(data)
+    x = as_numpy(data)
     if x.ndim != 1 or len(x) == 0 or x.dtype.kind not in "iu":
         raise ValueError(f"{name} must be a non-empty 1-D array of integer categories, got shape {x.shape}, "
                          f"dtype {x.dtype}")
@@ -86,7 +82,7 @@ def _as_categories(data, d, name):
 
 
 def _as_probabilities(p, name):
-    p = _as_numpy(p)
+    p = as_numpy(p)
     if p.ndim != 1 or len(p) == 0:
         raise ValueError(f"{name} must be a non-empty 1-D array of probabilities, got shape {p.shape}")
     return check_probabilities(p, name)
@@ -94,7 +90,7 @@ def _as_probabilities(p, name):
 
 def _as_images(images, name):
     """`images` as a float32 array (N, H, W) with values in [0, 1]."""
-    x = _as_numpy(images)
+    x = as_numpy(images)
     if x.ndim == 2:
         raise ValueError(f"{name} must have shape (N, H, W), got one image of shape {x.shape}: pass images[None] "
                          f"for one image")
@@ -140,8 +136,8 @@ def plot_training(result, title=None, save_path=None, ylim=None, log_epochs=Fals
     # diverged in validation: every batch of result.epoch ran, then its validation loss was bad (result.batch None)
     bad_validation = diverged and result.batch is None
     best_epoch, test_loss = (None, None) if diverged else (result.best_epoch, result.test_loss)
-    train = _as_numpy(result.train_losses).astype(np.float64)
-    valid = _as_numpy(result.valid_losses).astype(np.float64)
+    train = as_numpy(result.train_losses).astype(np.float64)
+    valid = as_numpy(result.valid_losses).astype(np.float64)
     if train.ndim != 1 or len(train) == 0 or valid.ndim != 1:
         raise ValueError(f"result must hold 1-D losses, at least one training loss: got train_losses of shape "
                          f"{train.shape}, valid_losses of shape {valid.shape}"
@@ -210,7 +206,7 @@ def plot_losses(train_losses, test_losses, title=None, save_path=None):
     test_losses: len = epochs + 1.
     """
     _check_save_path(save_path)
-    train, test = (_as_numpy(v).astype(np.float64).reshape(-1) for v in (train_losses, test_losses))
+    train, test = (as_numpy(v).astype(np.float64).reshape(-1) for v in (train_losses, test_losses))
     if len(test) < 2 or len(train) == 0:
         raise ValueError(f"need the test loss before training and after at least one epoch, and at least one "
                          f"training loss; got {len(test)} test and {len(train)} training losses")
@@ -297,8 +293,8 @@ def plot_mixture(train_data, model, title=None, save_path=None, data_label="trai
         raise ValueError(f"the model's {', '.join(broken)} hold NaN or infinite values, which draw nothing (as after a "
                          f"diverged training): train it again, e.g. with a lower learning rate")
     components = model.component_distributions()
-    means = _as_numpy(model.means).astype(np.float64)
-    scales = np.exp(_as_numpy(model.log_scales).astype(np.float64))
+    means = as_numpy(model.means).astype(np.float64)
+    scales = np.exp(as_numpy(model.log_scales).astype(np.float64))
     k, d = components.shape
     edges = np.arange(d + 1) - 0.5
 
@@ -327,7 +323,7 @@ def plot_2d_distributions(tables, title=None, save_path=None, shared_scale=False
     _check_save_path(save_path)
     if not isinstance(tables, dict) or not tables:
         raise ValueError("tables must be a non-empty dict {panel title: 2-D table}")
-    tables = {name: _as_numpy(t).astype(np.float64) for name, t in tables.items()}
+    tables = {name: as_numpy(t).astype(np.float64) for name, t in tables.items()}
     shapes = {name: t.shape for name, t in tables.items()}
     for name, t in tables.items():
         if t.ndim != 2 or t.size == 0:

@@ -58,6 +58,16 @@ def test_q2_results_checks_the_samples_form():
         course.q2_results(1, "b", answer)
 
 
+
+def test_q2_results_takes_samples_returned_as_a_tensor(capsys):
+    """A student's sampler may return a torch tensor: it is moved to the CPU and checked like an array (the GPU
+    case itself needs a device; the tensor-with-grad test above covers the same conversion)."""
+    import torch
+    def answer(train_data, test_data, image_shape, dset_id):
+        return [1.0], [1.0, 0.5], torch.bernoulli(torch.full((100, *image_shape, 1), 0.5))
+    course.q2_results(1, "b", answer)
+    assert "Final Test Loss: 0.5000" in capsys.readouterr().out
+
 def test_q2_results_refuses_an_unknown_dataset_or_part():
     with pytest.raises(ValueError, match="dset_id must be 1 or 2"):
         course.q1_results(3, "a", histogram_answer)
