@@ -1,6 +1,7 @@
 """The course's harness: it runs an answer of the course's form on the course's splits and refuses wrong forms."""
 import numpy as np
 import pytest
+import torch
 
 from helpers import course
 
@@ -43,7 +44,6 @@ def test_q1_results_names_what_is_wrong_with_an_answer(returned, message):
 
 def test_q1_results_takes_a_tensor_distribution_as_the_course_code_returns_it(capsys):
     """A student's model returns torch probabilities (with grad): the harness checks and draws them as they are."""
-    import torch
     def answer(train_data, test_data, d, dset_id):
         train, test, p = histogram_answer(train_data, test_data, d, dset_id)
         return train, test, torch.tensor(p, dtype=torch.float32, requires_grad=True)
@@ -58,15 +58,14 @@ def test_q2_results_checks_the_samples_form():
         course.q2_results(1, "b", answer)
 
 
-
 def test_q2_results_takes_samples_returned_as_a_tensor(capsys):
     """A student's sampler may return a torch tensor: it is moved to the CPU and checked like an array (the GPU
     case itself needs a device; the tensor-with-grad test above covers the same conversion)."""
-    import torch
     def answer(train_data, test_data, image_shape, dset_id):
         return [1.0], [1.0, 0.5], torch.bernoulli(torch.full((100, *image_shape, 1), 0.5))
     course.q2_results(1, "b", answer)
     assert "Final Test Loss: 0.5000" in capsys.readouterr().out
+
 
 def test_q2_results_refuses_an_unknown_dataset_or_part():
     with pytest.raises(ValueError, match="dset_id must be 1 or 2"):
