@@ -116,6 +116,21 @@ def as_numpy(x):
     return x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
 
 
+def as_floats(values, name):
+    """`values` as a 1-D float64 numpy array: numbers, an array, a tensor, or a list of one-number tensors
+    (the `loss` of each step appended as it is, with its grad, on any device). Raises ValueError naming
+    `name` if they are not numbers."""
+    if isinstance(values, (list, tuple)):
+        values = [as_numpy(v) for v in values]   # np.asarray would refuse a tensor with grad or on a GPU
+    try:
+        values = as_numpy(values)
+    except ValueError as error:   # ragged
+        raise ValueError(f"{name} must be numbers, one per loss: {error}") from None
+    if values.dtype.kind not in "biuf":   # None, strings, dicts: numpy would make objects, or None a NaN
+        raise ValueError(f"{name} must be numbers, one per loss, got values of numpy dtype {values.dtype}")
+    return values.astype(np.float64).reshape(-1)
+
+
 def check_probabilities(p, name):
     """Return `p` (a numpy array or tensor of any shape) as a float64 numpy array, or raise ValueError if it
     is not a probability distribution: non-empty, finite, >= 0 and summing to 1 within 1e-3 (a float32

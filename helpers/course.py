@@ -15,7 +15,7 @@ function and ours run through the same harness.
 """
 import numpy as np
 
-from ._checks import as_numpy, check_probabilities
+from ._checks import as_floats, as_numpy, check_probabilities
 from .data import load_dataset
 from .plotting import plot_1d_distribution, plot_2d_distributions, plot_image_grid, plot_losses
 
@@ -40,7 +40,8 @@ def _dataset(dset_id, kind):
 def _losses(train_losses, test_losses, fn):
     """The two loss lists as float arrays, checked for the course's form."""
     name = getattr(fn, "__name__", "the function")
-    train, test = (np.asarray(v, dtype=np.float64).reshape(-1) for v in (train_losses, test_losses))
+    train = as_floats(train_losses, f"the train losses {name} returned")
+    test = as_floats(test_losses, f"the test losses {name} returned")
     if len(test) < 2:
         raise ValueError(f"{name} returned {len(test)} test losses: the course wants one before training and one "
                          f"after each epoch, so at least 2")

@@ -15,7 +15,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 from torchvision.utils import make_grid
 
-from ._checks import as_numpy, check_integer, check_probabilities
+from ._checks import as_floats, as_numpy, check_integer, check_probabilities
 from .models.made import masks_from_numbers, reachability
 from .training import TrainingDiverged
 
@@ -206,7 +206,7 @@ def plot_losses(train_losses, test_losses, title=None, save_path=None):
     test_losses: len = epochs + 1.
     """
     _check_save_path(save_path)
-    train, test = (as_numpy(v).astype(np.float64).reshape(-1) for v in (train_losses, test_losses))
+    train, test = as_floats(train_losses, "train_losses"), as_floats(test_losses, "test_losses")
     if len(test) < 2 or len(train) == 0:
         raise ValueError(f"need the test loss before training and after at least one epoch, and at least one "
                          f"training loss; got {len(test)} test and {len(train)} training losses")

@@ -32,6 +32,8 @@ def test_q1_results_runs_an_answer_on_the_courses_whole_training_split(capsys, m
     (lambda p, d: ([1.0], [1.0, 0.5], np.log(p + 1e-9)), "returned must hold probabilities.*exponentiate"),
     (lambda p, d: ([1.0], [1.0, 0.5], 2 * p), "returned sums to 2, not 1"),
     (lambda p, d: ([1.0], [1.0, 0.5], p[:-1]), "shape"),
+    (lambda p, d: (["a"], [1.0, 0.5], p), "the train losses answer returned must be numbers"),
+    (lambda p, d: ([1.0], [1.0, None], p), "the test losses answer returned must be numbers"),
 ])
 def test_q1_results_names_what_is_wrong_with_an_answer(returned, message):
     def answer(train_data, test_data, d, dset_id):
@@ -41,7 +43,6 @@ def test_q1_results_names_what_is_wrong_with_an_answer(returned, message):
         course.q1_results(1, "a", answer)
 
 
-
 def test_q1_results_takes_a_tensor_distribution_as_the_course_code_returns_it(capsys):
     """A student's model returns torch probabilities (with grad): the harness checks and draws them as they are."""
     def answer(train_data, test_data, d, dset_id):
@@ -49,6 +50,18 @@ def test_q1_results_takes_a_tensor_distribution_as_the_course_code_returns_it(ca
         return train, test, torch.tensor(p, dtype=torch.float32, requires_grad=True)
     course.q1_results(1, "a", answer)
     assert "Final Test Loss" in capsys.readouterr().out
+
+
+def test_q1_results_takes_the_losses_as_the_tensors_a_training_loop_appends(capsys):
+    """`train_losses.append(loss)` without .item(): one-number tensors with grad, read as their values."""
+    def answer(train_data, test_data, d, dset_id):
+        train, test, p = histogram_answer(train_data, test_data, d, dset_id)
+        w = torch.ones((), requires_grad=True)
+        return [w * v for v in train], torch.tensor(test), p
+    course.q1_results(1, "a", answer)
+    expected = histogram_answer(*course.course_splits("1d-1")[:2], 20, 1)[1][-1]
+    assert f"Final Test Loss: {expected:.4f}" in capsys.readouterr().out
+
 
 def test_q2_results_checks_the_samples_form():
     def answer(train_data, test_data, image_shape, dset_id):

@@ -227,6 +227,13 @@ def test_training_curves_mark_the_selected_epoch_and_the_test_loss(shown):
     assert valid.get_xdata().tolist() == list(range(11))                 # epoch 0, before training, included
 
 
+def test_course_losses_take_the_tensors_a_training_loop_appends(shown):
+    w = torch.ones((), requires_grad=True)
+    plotting.plot_losses([w * v for v in (3.0, 2.0, 1.5, 1.0)], torch.tensor([3.5, 2.5, 1.2]))
+    train, test = shown[0].axes[0].get_lines()
+    assert train.get_ydata().tolist() == [3.0, 2.0, 1.5, 1.0] and test.get_xdata().tolist() == [0, 1, 2]
+
+
 def lines_by_label(ax):
     return {line.get_label(): line for line in ax.get_lines()}
 
