@@ -69,6 +69,14 @@ def _colab_kernel(tmp_path):
     return python, Path(site)
 
 
+def _kernel_env(**extra):
+    """The environment of the stand-in kernel: this one's, without a PYTHONPATH that would make the project
+    importable there before the cell installs it (a shell that set one for a run of the scripts, say)."""
+    env = dict(os.environ, **extra)
+    env.pop("PYTHONPATH", None)
+    return env
+
+
 def _run_setup_cell(python, tmp_path, project_url):
     """Run the set-up cell in `python` with a stand-in google.colab module, then import helpers."""
     script = tmp_path / "kernel.py"
@@ -84,10 +92,9 @@ def _run_setup_cell(python, tmp_path, project_url):
     cell.write_text(_setup_cell())
     workdir = tmp_path / "content"
     workdir.mkdir()
-    env = dict(os.environ, PROJECT_URL=project_url, COLAB_WORKDIR=str(workdir),
-               PIP_NO_INDEX="1",               # nothing may be downloaded: Colab has the rest already
-               PIP_NO_BUILD_ISOLATION="0")     # build with this environment's setuptools (pip reads "0" as: off)
-    env.pop("PYTHONPATH", None)
+    env = _kernel_env(PROJECT_URL=project_url, COLAB_WORKDIR=str(workdir),
+                      PIP_NO_INDEX="1",             # nothing may be downloaded: Colab has the rest already
+                      PIP_NO_BUILD_ISOLATION="0")   # build with this environment's setuptools (pip reads "0" as: off)
     return subprocess.run([str(python), str(script), str(cell)], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=300), workdir
 
@@ -95,7 +102,7 @@ def _run_setup_cell(python, tmp_path, project_url):
 @pytest.mark.skipif(not (ROOT / ".git").exists(), reason="needs the project as a git repository to clone")
 def test_colab_branch_clones_and_installs_the_project(tmp_path):
     python, site = _colab_kernel(tmp_path)
-    probe = subprocess.run([str(python), "-c", "import helpers"], cwd=tmp_path, capture_output=True)
+    probe = subprocess.run([str(python), "-c", "import helpers"], cwd=tmp_path, env=_kernel_env(), capture_output=True)
     assert probe.returncode != 0, "helpers must not be importable before the cell runs"
     result, workdir = _run_setup_cell(python, tmp_path, ROOT.as_uri())
     assert result.returncode == 0, result.stdout + result.stderr
@@ -118,7 +125,7 @@ def test_local_branch_without_the_package_says_how_to_install(tmp_path):
     python, _ = _colab_kernel(tmp_path)
     cell = tmp_path / "cell.py"
     cell.write_text(_setup_cell())
-    result = subprocess.run([str(python), str(cell)], cwd=tmp_path, capture_output=True, text=True)
+    result = subprocess.run([str(python), str(cell)], cwd=tmp_path, env=_kernel_env(), capture_output=True, text=True)
     assert result.returncode != 0 and "run `make env`" in result.stderr
 
 
