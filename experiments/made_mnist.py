@@ -17,6 +17,7 @@ as the exact mixture of all its K masks (and of its first k).
     python experiments/made_mnist.py run 1x500-K8-random --optimizer Adagrad --lr 0.05
     python experiments/made_mnist.py select 1x8000-K1-random --probe-epochs 3 --candidates Adam:3e-3 Adam:1e-3
     python experiments/made_mnist.py run 1x500-K8-random --optimizer Adagrad --lr 0.01 --init orthogonal
+    python experiments/made_mnist.py run 1x500-K1-random --optimizer Adam --lr 1e-3 --patience 10 --no-direct
     python experiments/made_mnist.py list
     python experiments/made_mnist.py commands               # the command of every recorded run and selection
 
@@ -26,7 +27,8 @@ mean validation NLL, for the width of the probes; `run` uses the choice made for
 `--optimizer` and `--lr` name another (the run is then recorded under a name that says so).
 `--seed` changes the orderings, the connectivity, the initialization and the batches (seed 0 is
 the default; another seed is recorded as `NAME-seedS`). `--init orthogonal` starts from the released code's
-orthogonal weights and zero biases instead of PyTorch's default (recorded as `NAME-orthogonal`). Each epoch ends with a checkpoint in
+orthogonal weights and zero biases instead of PyTorch's default (recorded as `NAME-orthogonal`). `--no-direct` drops
+the direct input-to-output connections (recorded as `NAME-nodirect`). Each epoch ends with a checkpoint in
 experiments/made_mnist/checkpoints/ (git-ignored), so an interrupted run resumes where it stopped,
 with the same batches, and a run stopped by its time budget goes on when it is run again. Results go to
 experiments/made_mnist/results.json, and the test NLL of each image of each run to test_nlls/NAME.npy (for
@@ -64,10 +66,10 @@ CANDIDATES = [("Adam", 1e-3), ("Adam", 3e-3), ("Adagrad", 0.1), ("Adagrad", 0.05
 PROBES, PROBE_EPOCHS = ("1x500-K1-random", "1x500-K8-random"), 15
 
 
-def make_model(name, seed=SETUP["seed"], init=SETUP["init"]):
+def make_model(name, seed=SETUP["seed"], init=SETUP["init"], direct=SETUP["direct"]):
     config = CONFIGS[name]
     return MADE((28, 28), 2, config["hidden_sizes"], ordering=None if config["ordering"] == "natural" else "random",
-                num_masks=config["num_masks"], seed=seed, direct=SETUP["direct"], init=init)
+                num_masks=config["num_masks"], seed=seed, direct=direct, init=init)
 
 
 def make_optimizer(model, optimizer, lr):
@@ -96,10 +98,10 @@ def selection_key(name):
     return "selection" if width(name) == "1x500" else f"selection-{width(name)}"
 
 
-def run_key(name, seed=SETUP["seed"], optimizer=None, init=SETUP["init"]):
+def run_key(name, seed=SETUP["seed"], optimizer=None, init=SETUP["init"], direct=SETUP["direct"]):
     """The name a run is recorded under: the configuration, then what differs from the defaults."""
     return (name + (f"-{optimizer[0]}{optimizer[1]:g}" if optimizer else "") + (f"-{init}" if init != SETUP["init"] else "")
-            + (f"-seed{seed}" if seed != SETUP["seed"] else ""))
+            + ("" if direct == SETUP["direct"] else "-nodirect") + (f"-seed{seed}" if seed != SETUP["seed"] else ""))
 
 
 def nll_per_image(model, images, n_masks, batch_size=1000):
@@ -221,7 +223,8 @@ def select(data, device, names=PROBES, epochs=PROBE_EPOCHS, candidates=CANDIDATE
 
 # --- run: one configuration, early-stopped, resumable -------------------------------------------------
 
-def run(name, data, minutes, device, seed=SETUP["seed"], optimizer=None, patience=SETUP["patience"], init=SETUP["init"]):
+def run(name, data, minutes, device, seed=SETUP["seed"], optimizer=None, patience=SETUP["patience"], init=SETUP["init"],
+        direct=SETUP["direct"]):
     """Train configuration `name` to early stopping (or its time budget), then test it once.
 
     `optimizer`: an (optimizer name, learning rate) pair instead of the one chosen for the width."""
@@ -234,9 +237,9 @@ def run(name, data, minutes, device, seed=SETUP["seed"], optimizer=None, patienc
         optimizer_name, lr = chosen["optimizer"], chosen["lr"]
     else:
         optimizer_name, lr = optimizer
-    key = run_key(name, seed, optimizer, init)
+    key = run_key(name, seed, optimizer, init, direct)
     torch.manual_seed(seed)
-    model = make_model(name, seed, init).to(device)
+    model = make_model(name, seed, init, direct).to(device)
     optimizer = make_optimizer(model, optimizer_name, lr)
     labels = dict(describe_run(model, optimizer), seed=seed, patience=patience)
     state = dict(epoch=0, best_valid=math.inf, best_epoch=0, valid_curve=[], seconds=0.0, stopped_by=None)
@@ -347,10 +350,13 @@ def run_command(key, record):
     """The `run` command of the recorded run `key`, with every argument that defines it (an optimizer of its own
     only if the run is recorded under it; otherwise it used its width's selection, which runs first)."""
     name, seed, init = record.get("configuration", key), record["seed"], record.get("init", SETUP["init"])
-    own = key != run_key(name, seed, None, init)
+    direct = record.get("direct", SETUP["direct"])
+    own = key != run_key(name, seed, None, init, direct)
     optimizer = f" --optimizer {record['optimizer']} --lr {record['lr']:g}" if own else ""
     init_arg = f" --init {init}" if init != SETUP["init"] else ""
-    return f"{SCRIPT} run {name} --seed {seed}{optimizer} --patience {record['patience']}{init_arg} --threads 1"
+    direct_arg = "" if direct == SETUP["direct"] else " --no-direct"
+    return (f"{SCRIPT} run {name} --seed {seed}{optimizer} --patience {record['patience']}{init_arg}{direct_arg}"
+            " --threads 1")
 
 
 def commands(results):
@@ -375,6 +381,8 @@ def build_parser():
     parser.add_argument("--lr", type=positive, help="run: the learning rate of --optimizer")
     parser.add_argument("--init", choices=INITS, default=SETUP["init"], help="run: the initial weights (default "
                                                                            "%(default)s; orthogonal: the released code's)")
+    parser.add_argument("--no-direct", dest="direct", action="store_false",
+                        help="run: without the direct input-to-output connections (recorded as NAME-nodirect)")
     parser.add_argument("--probe-epochs", type=int, default=PROBE_EPOCHS, help="select: epochs of each probe")
     parser.add_argument("--candidates", type=candidate, nargs="+", default=CANDIDATES,
                         help="select: OPTIMIZER:LR pairs (default: Adam at 1e-3 and 3e-3, Adagrad at the paper's rates)")
@@ -410,7 +418,7 @@ def main():
         return
     optimizer = (args.optimizer, args.lr) if args.optimizer else None
     for name in args.names:
-        key, result = run(name, data, args.minutes, device, args.seed, optimizer, args.patience, args.init)
+        key, result = run(name, data, args.minutes, device, args.seed, optimizer, args.patience, args.init, args.direct)
         with results_to_update() as results:
             results.setdefault("runs", {})[key] = result
         print(f"{key}: test NLL {result['test_nll']:.2f} nats per image after {result['epochs']} epochs (best "

@@ -188,15 +188,28 @@ def test_every_recorded_run_and_selection_round_trips_through_its_command(experi
             continue
         (name,) = args.names
         optimizer = (args.optimizer, args.lr) if args.optimizer else None
-        key = experiment.run_key(name, args.seed, optimizer, args.init)
+        key = experiment.run_key(name, args.seed, optimizer, args.init, args.direct)
         record = results["runs"].pop(key)   # each run once
         if optimizer is None:
             assert selected.get(experiment.selection_key(name)), f"{key}: its selection must run before it"
             optimizer = tuple(results[experiment.selection_key(name)]["chosen"].values())
         assert (record["optimizer"], record["lr"]) == optimizer
         assert (record["seed"], record["patience"], record.get("init", "pytorch")) == (args.seed, args.patience, args.init)
-        assert record.get("configuration", key) == name
+        assert record.get("configuration", key) == name and record["direct"] == args.direct
     assert results["runs"] == {}, f"runs without a command: {list(results['runs'])}"
+
+
+def test_a_run_without_direct_connections_is_recorded_under_its_own_name_and_round_trips(experiment):
+    assert experiment.run_key("1x500-K8-random", 1, ("Adam", 1e-3), direct=False) == "1x500-K8-random-Adam0.001-nodirect-seed1"
+    model = experiment.make_model("1x500-K1-random", direct=False)
+    labels = experiment.describe_run(model, experiment.make_optimizer(model, "Adam", 1e-3))
+    assert model.direct is None and labels["direct"] is False
+    record = dict(labels, seed=1, patience=10, configuration="1x500-K1-random")
+    line = experiment.run_command("1x500-K1-random-Adam0.001-nodirect-seed1", record)
+    args = experiment.build_parser().parse_intermixed_args(line.split()[2:])
+    assert "--no-direct" in line and args.direct is False
+    assert experiment.run_key("1x500-K1-random", args.seed, (args.optimizer, args.lr), args.init, args.direct) == \
+        "1x500-K1-random-Adam0.001-nodirect-seed1"
 
 
 def test_an_orthogonal_run_is_recorded_under_its_own_name_with_its_init(experiment):
