@@ -6,8 +6,8 @@ split, with a cap of 80 epochs, four times the notebook's budget of 20. A run is
 its cap, so each run's validation curve shows both what the notebook's budget keeps (the notebook chooses the rate
 from that) and what more epochs would give. seed_spread.py then repeats the chosen recipe over seeds.
 
-    python experiments/lr_selection.py mnist --threads 1
-    python experiments/lr_selection.py mnist --lr 0.0005 --threads 1   # one candidate (run others in parallel)
+    python -m experiments.lr_selection mnist --threads 1
+    python -m experiments.lr_selection mnist --lr 0.0005 --threads 1   # one candidate (run others in parallel)
 
 Results go to experiments/lr_selection/results.json ({entry: {lr: {"valid_losses": [...], "best_epoch": ...}}}),
 each candidate written when done; two runs may write at once (results_file.locked_update).
@@ -19,8 +19,8 @@ from pathlib import Path
 from helpers.data import load_dataset
 from helpers.models import MADE
 from helpers.training import describe_device, fit, seed
-from results_file import locked_update   # beside this script: the locked update the other scripts use
-from seed_spread import ENTRIES, check_entries_and_threads
+from experiments.results_file import locked_update
+from experiments.seed_spread import ENTRIES, check_entries_and_threads
 
 RESULTS = Path(__file__).resolve().parent / "lr_selection" / "results.json"
 GRIDS = {"mnist": dict(lrs=[5e-4, 1e-3, 2e-3, 5e-3], epochs=80)}   # entry: learning rates, cap on epochs

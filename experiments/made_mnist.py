@@ -11,15 +11,15 @@ K-mask mixture (the model's eval-mode loss), with a look-ahead of 30 epochs or a
 whichever comes first. The state with the best validation NLL is evaluated once on the test images,
 as the exact mixture of all its K masks (and of its first k).
 
-    python experiments/made_mnist.py select                 # optimizer and learning rate, on validation
-    python experiments/made_mnist.py run 1x500-K1-random 1x500-K2-random --minutes 45
-    python experiments/made_mnist.py run 1x500-K8-random --seed 1 --patience 10
-    python experiments/made_mnist.py run 1x500-K8-random --optimizer Adagrad --lr 0.05
-    python experiments/made_mnist.py select 1x8000-K1-random --probe-epochs 3 --candidates Adam:3e-3 Adam:1e-3
-    python experiments/made_mnist.py run 1x500-K8-random --optimizer Adagrad --lr 0.01 --init orthogonal
-    python experiments/made_mnist.py run 1x500-K1-random --optimizer Adam --lr 1e-3 --patience 10 --no-direct
-    python experiments/made_mnist.py list
-    python experiments/made_mnist.py commands               # the command of every recorded run and selection
+    python -m experiments.made_mnist select                 # optimizer and learning rate, on validation
+    python -m experiments.made_mnist run 1x500-K1-random 1x500-K2-random --minutes 45
+    python -m experiments.made_mnist run 1x500-K8-random --seed 1 --patience 10
+    python -m experiments.made_mnist run 1x500-K8-random --optimizer Adagrad --lr 0.05
+    python -m experiments.made_mnist select 1x8000-K1-random --probe-epochs 3 --candidates Adam:3e-3 Adam:1e-3
+    python -m experiments.made_mnist run 1x500-K8-random --optimizer Adagrad --lr 0.01 --init orthogonal
+    python -m experiments.made_mnist run 1x500-K1-random --optimizer Adam --lr 1e-3 --patience 10 --no-direct
+    python -m experiments.made_mnist list
+    python -m experiments.made_mnist commands               # the command of every recorded run and selection
 
 `select` trains short probes of each candidate optimizer and learning rate on the probe configurations
 (by default 1x500-K1-random and 1x500-K8-random, or the ones named) and keeps the one with the lowest
@@ -48,7 +48,7 @@ from helpers.data import load_dataset
 from helpers.models import MADE
 from helpers.models.made import INITS
 from helpers.training import BatchLoader, default_device, describe_device, train_epochs
-from results_file import locked_update, write_atomically   # beside this script: shared with seed_spread.py
+from experiments.results_file import locked_update, write_atomically
 
 HERE = Path(__file__).resolve().parent / "made_mnist"
 RESULTS = HERE / "results.json"
@@ -231,7 +231,7 @@ def run(name, data, minutes, device, seed=SETUP["seed"], optimizer=None, patienc
     if optimizer is None:
         chosen = read_results().get(selection_key(name), {}).get("chosen")
         if chosen is None:
-            raise SystemExit(f"no optimizer chosen yet for {width(name)}: run `python experiments/made_mnist.py "
+            raise SystemExit(f"no optimizer chosen yet for {width(name)}: run `python -m experiments.made_mnist "
                              f"select` first" + ("" if width(name) == "1x500" else f" (with a {width(name)} probe)")
                              + ", or pass --optimizer and --lr")
         optimizer_name, lr = chosen["optimizer"], chosen["lr"]
@@ -334,7 +334,7 @@ def threads(text):
 
 # --- commands: what ran, as the commands that regenerate it ---------------------------------------------
 
-SCRIPT = "python experiments/made_mnist.py"
+SCRIPT = "python -m experiments.made_mnist"
 
 
 def select_command(selection):

@@ -1,7 +1,5 @@
 """The results files of the experiment scripts: each write replaces a file whole or not at all, and every
-change is a read-modify-write under a lock, so that runs in parallel (one per core) keep each other's results.
-
-The scripts import it as a sibling module (`python experiments/NAME.py` puts experiments/ on the path)."""
+change is a read-modify-write under a lock, so that runs in parallel (one per core) keep each other's results."""
 import contextlib
 import fcntl
 import json

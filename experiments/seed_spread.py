@@ -5,8 +5,8 @@ validation (written here; the notebook prints its choice), for seeds 0, 1, ..., 
 initialization (`seed(s)` before the model is made) and the order of the training batches
 (`loader_seed=s`); the data and their splits stay as they are. Seed 0 is the notebook's own run.
 
-    python experiments/seed_spread.py                  # every entry, 5 seeds
-    python experiments/seed_spread.py "mnist" --seeds 5 --threads 1
+    python -m experiments.seed_spread                  # every entry, 5 seeds
+    python -m experiments.seed_spread "mnist" --seeds 5 --threads 1
 
 Results go to experiments/seed_spread/results.json ({entry: {"seeds": [...], "test_loss": [...], ...}}),
 merged into the file after every fit under a lock, so an interrupted run keeps what it finished and goes on
@@ -24,7 +24,7 @@ import torch
 from helpers.data import load_dataset
 from helpers.models import MADE
 from helpers.training import describe_device, fit, seed
-from results_file import locked_update, read_json   # beside this script: the locked update made_mnist.py uses too
+from experiments.results_file import locked_update, read_json
 
 RESULTS = Path(__file__).resolve().parent / "seed_spread" / "results.json"
 MADE_2D = dict(epochs=100, refit=True)

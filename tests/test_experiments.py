@@ -14,17 +14,19 @@ import torch
 from helpers.data import Dataset
 from helpers.training import TrainingResult
 
-EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
-SCRIPT = EXPERIMENTS / "made_mnist.py"
-sys.path.insert(0, str(EXPERIMENTS))   # as `python experiments/made_mnist.py` has it: the scripts import results_file
+ROOT = Path(__file__).resolve().parent.parent
+EXPERIMENTS = ROOT / "experiments"
+
+
+def script(name, *args):
+    """`python -m experiments.NAME ARGS` from the repository root, as the README runs it."""
+    return subprocess.run([sys.executable, "-m", f"experiments.{name}", *args], capture_output=True, text=True, cwd=ROOT)
 
 
 @pytest.fixture
 def experiment(tmp_path, monkeypatch):
     """The script as a module, writing into tmp_path instead of experiments/made_mnist/."""
-    spec = importlib.util.spec_from_file_location("made_mnist", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = importlib.import_module("experiments.made_mnist")
     monkeypatch.setattr(module, "HERE", tmp_path)
     monkeypatch.setattr(module, "RESULTS", tmp_path / "results.json")
     monkeypatch.setattr(module, "CHECKPOINTS", tmp_path / "checkpoints")
@@ -50,23 +52,23 @@ def experiment(tmp_path, monkeypatch):
     (["run", "1x500-K1-random", "--seed", str(2 ** 32)], "argument --seed: must be an integer in [0, 4294967295]"),
 ])
 def test_bad_command_lines_are_refused_with_the_reason(args, message):
-    result = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True)
+    result = script("made_mnist", *args)
     assert result.returncode == 2 and message in result.stderr
 
 
-@pytest.mark.parametrize("script,args,message", [
-    ("seed_spread.py", ["mnist", "nope"], "unknown entries ['nope']: choose among"),
-    ("seed_spread.py", ["mnist", "--threads", "0"], "--threads must be at least 1, got 0"),
-    ("lr_selection.py", ["shapes"], "unknown entries ['shapes']: choose among 'mnist'"),
-    ("lr_selection.py", ["mnist", "--lr", "0.3"], "none of --lr [0.3] is in mnist's grid"),
+@pytest.mark.parametrize("name,args,message", [
+    ("seed_spread", ["mnist", "nope"], "unknown entries ['nope']: choose among"),
+    ("seed_spread", ["mnist", "--threads", "0"], "--threads must be at least 1, got 0"),
+    ("lr_selection", ["shapes"], "unknown entries ['shapes']: choose among 'mnist'"),
+    ("lr_selection", ["mnist", "--lr", "0.3"], "none of --lr [0.3] is in mnist's grid"),
 ])
-def test_the_seed_spread_and_lr_selection_command_lines_refuse_bad_input(script, args, message):
-    result = subprocess.run([sys.executable, str(SCRIPT.parent / script), *args], capture_output=True, text=True)
+def test_the_seed_spread_and_lr_selection_command_lines_refuse_bad_input(name, args, message):
+    result = script(name, *args)
     assert result.returncode == 2 and message in result.stderr
 
 
 def test_a_run_needs_a_chosen_optimizer(experiment):
-    with pytest.raises(SystemExit, match="run `python experiments/made_mnist.py select` first"):
+    with pytest.raises(SystemExit, match="run `python -m experiments.made_mnist select` first"):
         experiment.run("1x500-K1-random", None, 1, torch.device("cpu"))
 
 
@@ -101,8 +103,7 @@ def test_a_failed_write_keeps_the_old_results_and_leaves_no_temporary_file(exper
 
 def test_options_may_follow_the_names():
     """`run --minutes 45 NAME` parses (intermixed arguments), and reaches the data, not an argparse error."""
-    result = subprocess.run([sys.executable, str(SCRIPT), "run", "--minutes", "45", "1x500-K1-random", "--seed", "3",
-                             "--lr", "nan"], capture_output=True, text=True)
+    result = script("made_mnist", "run", "--minutes", "45", "1x500-K1-random", "--seed", "3", "--lr", "nan")
     assert result.returncode == 2 and "argument --lr: must be a positive number, got nan" in result.stderr
 
 
@@ -173,10 +174,10 @@ def test_a_run_records_each_test_image_nll_for_paired_comparisons(experiment, tm
 def test_every_recorded_run_and_selection_round_trips_through_its_command(experiment):
     """`commands` regenerates the published runs: each command, parsed by the script's own parser, names the run's
     key, its look-ahead, seed, initialization and optimizer (its own, or its width's selection, which runs first)."""
-    results = json.loads((SCRIPT.parent / "made_mnist" / "results.json").read_text())
+    results = json.loads((EXPERIMENTS / "made_mnist" / "results.json").read_text())
     lines = experiment.commands(results)
     parser = experiment.build_parser()
-    parse = lambda line: parser.parse_intermixed_args(line.split()[2:])   # after "python experiments/made_mnist.py"
+    parse = lambda line: parser.parse_intermixed_args(line.split()[3:])   # after "python -m experiments.made_mnist"
     selected = {}
     for line in lines:
         args = parse(line)
@@ -206,7 +207,7 @@ def test_a_run_without_direct_connections_is_recorded_under_its_own_name_and_rou
     assert model.direct is None and labels["direct"] is False
     record = dict(labels, seed=1, patience=10, configuration="1x500-K1-random")
     line = experiment.run_command("1x500-K1-random-Adam0.001-nodirect-seed1", record)
-    args = experiment.build_parser().parse_intermixed_args(line.split()[2:])
+    args = experiment.build_parser().parse_intermixed_args(line.split()[3:])
     assert "--no-direct" in line and args.direct is False
     assert experiment.run_key("1x500-K1-random", args.seed, (args.optimizer, args.lr), args.init, args.direct) == \
         "1x500-K1-random-Adam0.001-nodirect-seed1"
@@ -277,9 +278,7 @@ def test_select_keeps_the_probes_a_parallel_select_records_meanwhile(experiment,
 @pytest.fixture
 def seed_spread(tmp_path, monkeypatch):
     """The script as a module, writing into tmp_path."""
-    spec = importlib.util.spec_from_file_location("seed_spread", EXPERIMENTS / "seed_spread.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = importlib.import_module("experiments.seed_spread")
     monkeypatch.setattr(module, "RESULTS", tmp_path / "results.json")
     return module
 
@@ -302,10 +301,9 @@ DRIVER = """
 import sys, time
 from pathlib import Path
 import numpy as np, torch
-sys.path.insert(0, sys.argv[1])
-import seed_spread
+from experiments import seed_spread
 from helpers.training import TrainingResult
-out, entry, other = Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+out, entry, other = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 seed_spread.RESULTS = out / "results.json"
 seed_spread.load_dataset = lambda name: type("Data", (), dict(shape=(2,), d=2, true_distribution=None))
 seed_spread.MADE = lambda shape, d, **kwargs: torch.nn.Linear(1, 1)
@@ -326,9 +324,7 @@ seed_spread.run(entry, 2)
 
 
 def test_two_runs_at_once_keep_each_others_entries(tmp_path):
-    driver = tmp_path / "driver.py"
-    driver.write_text(DRIVER)
-    runs = [subprocess.Popen([sys.executable, str(driver), str(EXPERIMENTS), str(tmp_path), entry, other],
+    runs = [subprocess.Popen([sys.executable, "-c", DRIVER, str(tmp_path), entry, other], cwd=ROOT,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for entry, other in (("shapes", "mnist"), ("mnist", "shapes"))]
     for run in runs:
@@ -345,9 +341,7 @@ def test_two_runs_at_once_keep_each_others_entries(tmp_path):
 
 def test_a_learning_rate_candidate_is_added_to_the_recorded_ones(tmp_path, monkeypatch):
     """Each candidate is written when done, beside the rates another run recorded (through the shared locked update)."""
-    spec = importlib.util.spec_from_file_location("lr_selection", EXPERIMENTS / "lr_selection.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = importlib.import_module("experiments.lr_selection")
     monkeypatch.setattr(module, "RESULTS", tmp_path / "results.json")
     module.RESULTS.write_text(json.dumps({"mnist": {"0.001": {"best_epoch": 23}}, "other": {}}))
     monkeypatch.setattr(module, "load_dataset", lambda name: type("Data", (), dict(shape=(2,), d=2)))
