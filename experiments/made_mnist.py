@@ -30,14 +30,18 @@ the default; another seed is recorded as `NAME-seedS`). `--init orthogonal` star
 orthogonal weights and zero biases instead of PyTorch's default (recorded as `NAME-orthogonal`). `--no-direct` drops
 the direct input-to-output connections (recorded as `NAME-nodirect`). Each epoch ends with a checkpoint in
 experiments/made_mnist/checkpoints/ (git-ignored), so an interrupted run resumes where it stopped,
-with the same batches, and a run stopped by its time budget goes on when it is run again. Results go to
-experiments/made_mnist/results.json, and the test NLL of each image of each run to test_nlls/NAME.npy (for
-paired comparisons), which notebooks/05_made_paper_reproduction.ipynb reads; every field is read from the
-objects that ran.
+with the same batches and batch size (a checkpoint of another batch size is refused), and a run stopped by its time
+budget goes on when it is run again. Results go to experiments/made_mnist/results.json, and the test NLL of each image
+of each run to test_nlls/NAME.npy (for paired comparisons), which notebooks/05_made_paper_reproduction.ipynb reads;
+every field is read from the objects that ran. A run its time budget stopped is half-trained: it is recorded apart,
+under "unfinished" and in test_nlls/unfinished/, until a later session finishes it, and `recorded_runs` (the reader
+of the runs) skips it unless asked. An option that the command does not use (`select --seed 3`) is refused,
+not dropped.
 """
 import argparse
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -57,6 +61,9 @@ CHECKPOINTS = HERE / "checkpoints"
 D = 784
 
 SETUP = dict(batch_size=100, patience=30, max_epochs=1000, direct=True, seed=0, init="pytorch")
+# What a checkpoint's labels or a probe's record left out, written before it recorded that field: the script's
+# constants then. A record is compared with the settings of now as if it held them.
+RECORDED_BEFORE = dict(batch_size=100, seed=0, init="pytorch", direct=True)
 CONFIGS = {f"{len(hidden)}x{hidden[0]}-K{k}-{ordering}": dict(hidden_sizes=hidden, num_masks=k, ordering=ordering)
            for hidden in ([500], [8000], [8000, 8000]) for k in (1, 2, 4, 6, 8, 16, 32, 64)
            for ordering in ("random", "natural")}
@@ -98,13 +105,21 @@ def selection_key(name):
     return "selection" if width(name) == "1x500" else f"selection-{width(name)}"
 
 
+def rate_text(lr):
+    """A learning rate as run names and commands write it: as `:g` does ("0.001", "3e-05") where that reads back as
+    the same number, which keeps every name recorded so far; in full (repr) otherwise, so that rates differing past
+    six significant digits never share a name, a checkpoint or a result."""
+    short = f"{lr:g}"
+    return short if float(short) == lr else repr(float(lr))
+
+
 def run_key(name, seed=SETUP["seed"], optimizer=None, init=SETUP["init"], direct=SETUP["direct"]):
     """The name a run is recorded under: the configuration, then what differs from the defaults."""
-    return (name + (f"-{optimizer[0]}{optimizer[1]:g}" if optimizer else "") + (f"-{init}" if init != SETUP["init"] else "")
+    return (name + (f"-{optimizer[0]}{rate_text(optimizer[1])}" if optimizer else "") + (f"-{init}" if init != SETUP["init"] else "")
             + ("" if direct == SETUP["direct"] else "-nodirect") + (f"-seed{seed}" if seed != SETUP["seed"] else ""))
 
 
-def nll_per_image(model, images, n_masks, batch_size=1000):
+def mixture_nll_per_image(model, images, n_masks, batch_size=1000):
     """NLL in nats of each image (a float64 array) under the mixture of the model's first n_masks masks."""
     model.eval()
     with torch.no_grad():
@@ -133,8 +148,8 @@ def read_results():
     for key, value in results.items():
         if not isinstance(value, dict):
             refuse(f"has {key!r} = {value!r}, not an object")
-        if key == "runs" and not all(isinstance(run, dict) and "test_nll" in run for run in value.values()):
-            refuse("has a run without its fields (each run is an object with a test_nll)")
+        if key in ("runs", "unfinished") and not all(isinstance(run, dict) and "test_nll" in run for run in value.values()):
+            refuse(f"has a run in {key!r} without its fields (each run is an object with a test_nll)")
         probes = value.get("probes", {}) if key.startswith("selection") else {}
         if not isinstance(probes, dict):
             refuse(f"has {key}.probes = {probes!r}, not an object of probes")
@@ -147,6 +162,42 @@ def read_results():
                 and isinstance(value["chosen"].get("lr"), (int, float))):
             refuse(f"has {key}.chosen = {value['chosen']!r}, not an optimizer ({', '.join(OPTIMIZERS)}) and an lr")
     return results
+
+
+BUDGET_STOP = "the time budget"   # how `stopped_by` begins for a run its --minutes stopped
+
+
+def finished(record):
+    """Whether a recorded run ended (early stopping or the epoch cap), not stopped half-trained by its time budget."""
+    return not (record.get("stopped_by") or "").startswith(BUDGET_STOP)
+
+
+def recorded_runs(results=None, unfinished=False):
+    """{key: record} of the runs recorded in `results` (default: results.json as it is): the finished ones.
+    With unfinished=True, also the runs a time budget stopped (kept under "unfinished" and in test_nlls/unfinished/
+    until a later session finishes them; before that was so, they were recorded among the runs, and are skipped
+    there too). Every reader of the runs reads them here, so none takes a half-trained model for a result."""
+    results = read_results() if results is None else results
+    runs = {key: run for key, run in results.get("runs", {}).items() if unfinished or finished(run)}
+    return runs | (results.get("unfinished", {}) if unfinished else {})
+
+
+def test_nlls_path(key, done=True):
+    """Where a run's per-image test NLLs are kept: test_nlls/KEY.npy, or under test_nlls/unfinished/ until it ends."""
+    return (TEST_NLLS if done else TEST_NLLS / "unfinished") / f"{key}.npy"
+
+
+def record_run(key, result):
+    """Merge a run's result into results.json: among the runs when it ended, under "unfinished" when its time budget
+    stopped it (it goes on when run again, and is then moved to the runs)."""
+    with results_to_update() as results:
+        if finished(result):
+            results.setdefault("runs", {})[key] = result
+            results.get("unfinished", {}).pop(key, None)
+            if results.get("unfinished") == {}:
+                del results["unfinished"]
+        else:
+            results.setdefault("unfinished", {})[key] = result
 
 
 def results_to_update():
@@ -168,21 +219,24 @@ def save_array(array, path):
 # --- select: the optimizer and learning rate ---------------------------------------------------------
 
 def probe_settings(name, optimizer_name, lr, epochs):
-    """What a probe's record must say for it to be reused (the batch size and seed are the script's constants)."""
-    return dict(probe=name, optimizer=optimizer_name, lr=lr, epochs=epochs)
+    """What a probe's record must say for it to be reused: its model, optimizer and epochs, and the script's constants
+    it was trained with (a record without one of those was trained with RECORDED_BEFORE's)."""
+    return dict(probe=name, optimizer=optimizer_name, lr=lr, epochs=epochs,
+                **{k: SETUP[k] for k in ("batch_size", "seed", "init", "direct")})
 
 
-def select(data, device, names=PROBES, epochs=PROBE_EPOCHS, candidates=CANDIDATES):
-    """Train each candidate on each probe model for `epochs` epochs; keep the lowest mean validation NLL.
-    The choice is kept for the probes' width (all probes have one width). A probe recorded with other
-    settings (another number of epochs) is trained again and replaces it. Each probe is merged into the
-    file under the lock, so parallel selects keep each other's probes."""
+def choose_optimizer(data, device, names=PROBES, epochs=PROBE_EPOCHS, candidates=CANDIDATES):
+    """`select`: train each candidate on each probe model for `epochs` epochs; keep the lowest mean validation NLL.
+    The choice is kept for the probes' width (all probes have one width), with the probes it compared
+    (`compared`: the probes of an earlier select stay recorded, for reuse, but are not this choice's). A probe
+    recorded with other settings (another number of epochs, another batch size) is trained again and replaces it.
+    Each probe is merged into the file under the lock, so parallel selects keep each other's probes."""
     key = selection_key(names[0])
     wanted = {f"{o} {lr} on {name}": probe_settings(name, o, lr, epochs) for o, lr in candidates for name in names}
 
     def differences(probes, probe):
         """The settings in which the recorded probe differs from the one wanted (all of them if there is none)."""
-        record = probes.get(probe, {})
+        record = {**RECORDED_BEFORE, **probes[probe]} if probe in probes else {}
         return {k: record.get(k) for k, v in wanted[probe].items() if record.get(k) != v}
 
     for probe, settings in wanted.items():
@@ -194,13 +248,13 @@ def select(data, device, names=PROBES, epochs=PROBE_EPOCHS, candidates=CANDIDATE
             recorded = differences(probes, probe)
             print(f"{probe}: recorded with {recorded}, wanted {({k: settings[k] for k in recorded})}: trained again")
         torch.manual_seed(SETUP["seed"])
-        model = make_model(name).to(device)
+        model = make_model(name).to(device)   # SETUP's seed, init and direct connections
         optimizer = make_optimizer(model, optimizer_name, lr)
         start = time.time()
         result = train_epochs(model, BatchLoader(data.train, SETUP["batch_size"], shuffle=True, seed=SETUP["seed"]),
                               BatchLoader(data.valid, 1000), epochs, optimizer=optimizer, device=device,
                               progress=False)
-        record = dict(describe_run(model, optimizer), probe=name, epochs=epochs,
+        record = dict(describe_run(model, optimizer), **settings,
                       valid_curve=[v * D for v in result.valid_losses[1:]],
                       valid_nll=float(result.valid_losses[-1] * D), seconds=round(time.time() - start, 1),
                       device=describe_device(device))
@@ -216,7 +270,7 @@ def select(data, device, names=PROBES, epochs=PROBE_EPOCHS, candidates=CANDIDATE
                              f"settings; nothing was chosen: run this select again")
         means = {(o, lr): np.mean([probes[f"{o} {lr} on {name}"]["valid_nll"] for name in names]) for o, lr in candidates}
         (optimizer_name, lr), best = min(means.items(), key=lambda item: item[1])
-        results[key].update(chosen=dict(optimizer=optimizer_name, lr=lr), mean_valid_nll=best,
+        results[key].update(chosen=dict(optimizer=optimizer_name, lr=lr), mean_valid_nll=best, compared=list(wanted),
                             rule=f"lowest mean validation NLL of {', '.join(names)} after {epochs} epochs")
     print(f"chosen for {width(names[0])}: {optimizer_name} at lr {lr} (mean validation NLL {best:.2f} nats per image)")
 
@@ -241,19 +295,19 @@ def run(name, data, minutes, device, seed=SETUP["seed"], optimizer=None, patienc
     torch.manual_seed(seed)
     model = make_model(name, seed, init, direct).to(device)
     optimizer = make_optimizer(model, optimizer_name, lr)
-    labels = dict(describe_run(model, optimizer), seed=seed, patience=patience)
+    labels = dict(describe_run(model, optimizer), seed=seed, patience=patience, batch_size=SETUP["batch_size"])
     state = dict(epoch=0, best_valid=math.inf, best_epoch=0, valid_curve=[], seconds=0.0, stopped_by=None)
     CHECKPOINTS.mkdir(parents=True, exist_ok=True)
     last, best = CHECKPOINTS / f"{key}-last.pt", CHECKPOINTS / f"{key}-best.pt"
     if last.exists():
         saved = torch.load(last, map_location=device, weights_only=False)
-        if {"init": SETUP["init"], **(saved.get("labels") or {})} != labels:   # saved before --init: the default
+        if {**RECORDED_BEFORE, **(saved.get("labels") or {})} != labels:   # a label it lacks: RECORDED_BEFORE
             raise SystemExit(f"{last} holds a run of {saved.get('labels')}, not of {key} as configured now "
                              f"({labels}); it is left untouched: move it away to start {key} afresh")
         model.load_state_dict(saved["model"])   # with the step count, so the mask cycle resumes where it was
         optimizer.load_state_dict(saved["optimizer"])
         state = saved["state"]
-        if state["stopped_by"] is not None and state["stopped_by"].startswith("the time budget"):
+        if not finished(state):
             state["stopped_by"] = None   # a new session of the run, with a budget of its own
         print(f"{key}: resuming after epoch {state['epoch']} (best validation {state['best_valid'] * D:.2f})")
     if state["stopped_by"] is None:
@@ -275,7 +329,7 @@ def run(name, data, minutes, device, seed=SETUP["seed"], optimizer=None, patienc
             elif state["epoch"] >= SETUP["max_epochs"]:
                 state["stopped_by"] = f"the cap of {SETUP['max_epochs']} epochs"
             elif time.time() > deadline:
-                state["stopped_by"] = f"the time budget ({minutes:g} min for the last session of the run)"
+                state["stopped_by"] = f"{BUDGET_STOP} ({minutes:g} min for the last session of the run)"
             save_checkpoint(dict(model=model.state_dict(), optimizer=optimizer.state_dict(), state=state,
                                  labels=labels), last)
             print(f"{key} epoch {state['epoch']}: validation {valid_loss * D:.2f} nats per image, best "
@@ -286,13 +340,15 @@ def run(name, data, minutes, device, seed=SETUP["seed"], optimizer=None, patienc
                      optimizer=optimizer, device=device, progress=False, on_epoch_end=on_epoch_end)
     model.load_state_dict(torch.load(best, map_location=device))
     counts = [k for k in (1, 2, 4, 8, 16, 32, 64) if k < model.num_masks] + [model.num_masks]
-    test_nlls = {k: nll_per_image(model, data.test, k) for k in counts}   # the test split, once per model
+    test_nlls = {k: mixture_nll_per_image(model, data.test, k) for k in counts}   # the test split, once per model
     by_masks = {str(k): float(nlls.mean()) for k, nlls in test_nlls.items()}
-    TEST_NLLS.mkdir(parents=True, exist_ok=True)
-    save_array(test_nlls[model.num_masks].astype(np.float32), TEST_NLLS / f"{key}.npy")
+    done = finished(state)
+    test_nlls_path(key, done).parent.mkdir(parents=True, exist_ok=True)
+    save_array(test_nlls[model.num_masks].astype(np.float32), test_nlls_path(key, done))
+    if done:
+        test_nlls_path(key, done=False).unlink(missing_ok=True)   # once the finished run's are written
     return key, dict(labels, configuration=name, epochs=state["epoch"], best_epoch=state["best_epoch"],
                 stopped_by=state["stopped_by"], device=describe_device(device), train_seconds=round(state["seconds"], 1),
-                batch_size=SETUP["batch_size"],
                 valid_nll=state["best_valid"] * D, valid_curve=state["valid_curve"],
                 test_nll=by_masks[str(model.num_masks)], test_nll_by_masks=by_masks)
 
@@ -338,10 +394,19 @@ SCRIPT = "python -m experiments.made_mnist"
 
 
 def select_command(selection):
-    """The `select` command that made a recorded selection (its probes, their epochs and the candidates)."""
-    probes = selection["probes"].values()
+    """The `select` command behind a recorded selection's choice: the probes it compared (their configurations, epochs
+    and candidates), not every probe recorded under its width. A selection recorded before it listed them compared
+    all its probes, which then had one number of epochs."""
+    if "compared" in selection:
+        probes = [selection["probes"][probe] for probe in selection["compared"]]
+    else:
+        probes = list(selection["probes"].values())
+        if len({p["epochs"] for p in probes}) != 1:
+            raise ValueError(f"a selection recorded before selections listed their probes holds probes of "
+                             f"{sorted({p['epochs'] for p in probes})} epochs, so which ones its choice compared is not "
+                             f"recorded: run its select again ({selection.get('rule', 'its rule is not recorded')})")
     names = list(dict.fromkeys(p["probe"] for p in probes))
-    candidates = list(dict.fromkeys(f"{p['optimizer']}:{p['lr']:g}" for p in probes))
+    candidates = list(dict.fromkeys(f"{p['optimizer']}:{rate_text(p['lr'])}" for p in probes))
     (epochs,) = {p["epochs"] for p in probes}
     return f"{SCRIPT} select {' '.join(names)} --probe-epochs {epochs} --candidates {' '.join(candidates)}"
 
@@ -352,7 +417,7 @@ def run_command(key, record):
     name, seed, init = record.get("configuration", key), record["seed"], record.get("init", SETUP["init"])
     direct = record.get("direct", SETUP["direct"])
     own = key != run_key(name, seed, None, init, direct)
-    optimizer = f" --optimizer {record['optimizer']} --lr {record['lr']:g}" if own else ""
+    optimizer = f" --optimizer {record['optimizer']} --lr {rate_text(record['lr'])}" if own else ""
     init_arg = f" --init {init}" if init != SETUP["init"] else ""
     direct_arg = "" if direct == SETUP["direct"] else " --no-direct"
     return (f"{SCRIPT} run {name} --seed {seed}{optimizer} --patience {record['patience']}{init_arg}{direct_arg}"
@@ -361,9 +426,23 @@ def run_command(key, record):
 
 def commands(results):
     """Every recorded selection and run as its command, selections first (the runs without an optimizer of
-    their own use them): running them all regenerates results.json's runs and nothing else."""
+    their own use them), unfinished runs included (their command finishes them): running them all regenerates
+    results.json's runs and nothing else."""
     selections = [select_command(v) for k, v in sorted(results.items()) if k.startswith("selection")]
-    return selections + [run_command(key, r) for key, r in sorted(results.get("runs", {}).items())]
+    return selections + [run_command(key, r) for key, r in sorted(recorded_runs(results, unfinished=True).items())]
+
+
+# The commands that use each option (by its dest); any other command refuses it rather than drop it silently.
+USED_BY = dict(minutes={"run"}, threads={"run", "select"}, seed={"run"}, patience={"run"}, optimizer={"run"},
+               lr={"run"}, init={"run"}, direct={"run"}, probe_epochs={"select"}, candidates={"select"})
+
+
+def given_options(argv):
+    """The dests of the options written in `argv` (whatever their values: `--seed 0` is given too)."""
+    parser = build_parser()
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_intermixed_args(argv))) - {"command", "names"}
 
 
 def build_parser():
@@ -371,7 +450,7 @@ def build_parser():
     parser.add_argument("command", choices=["select", "run", "list", "commands"])
     parser.add_argument("names", nargs="*", help="run: the configurations to run; select: the probe configurations "
                                                   f"(default {' '.join(PROBES)}); see `list`")
-    parser.add_argument("--minutes", type=budget, default=math.inf, help="wall-time budget of each run, this session")
+    parser.add_argument("--minutes", type=budget, default=math.inf, help="run: the wall-time budget of each run, this session")
     parser.add_argument("--threads", type=threads, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--seed", type=seed_value, default=SETUP["seed"],
                         help="run: orderings, connectivity, initialization and batches (default %(default)s)")
@@ -392,6 +471,12 @@ def build_parser():
 def main():
     parser = build_parser()
     args = parser.parse_intermixed_args()
+    flags = {action.dest: action.option_strings[-1] for action in parser._actions if action.dest in USED_BY}
+    unused = [dest for dest in flags if dest in given_options(sys.argv[1:]) and args.command not in USED_BY[dest]]
+    if unused:
+        parser.error(f"{args.command} does not use {', '.join(flags[dest] for dest in unused)}: "
+                     + "; ".join(f"{flags[dest]} is an option of {' and '.join(sorted(USED_BY[dest]))}" for dest in unused)
+                     + "; leave them out")
     if args.command == "list":
         print("\n".join(CONFIGS))
         return
@@ -414,13 +499,12 @@ def main():
         torch.set_num_threads(args.threads)
     device, data = default_device(), load_dataset("mnist")
     if args.command == "select":
-        select(data, device, tuple(args.names) or PROBES, args.probe_epochs, args.candidates)
+        choose_optimizer(data, device, tuple(args.names) or PROBES, args.probe_epochs, args.candidates)
         return
     optimizer = (args.optimizer, args.lr) if args.optimizer else None
     for name in args.names:
         key, result = run(name, data, args.minutes, device, args.seed, optimizer, args.patience, args.init, args.direct)
-        with results_to_update() as results:
-            results.setdefault("runs", {})[key] = result
+        record_run(key, result)
         print(f"{key}: test NLL {result['test_nll']:.2f} nats per image after {result['epochs']} epochs (best "
               f"{result['best_epoch']}), {result['train_seconds'] / 60:.1f} min, stopped by {result['stopped_by']}")
 

@@ -2,6 +2,7 @@
 The command lines of seed_spread.py and lr_selection.py refuse bad input too."""
 import importlib.util
 import json
+import math
 import re
 import subprocess
 import sys
@@ -121,7 +122,7 @@ def test_unknown_optimizer_names_are_refused_not_run_as_adam(experiment):
     ("[]", "holds a list, not an object of selections and runs"),
     ('{"selection": null}', "has 'selection' = None, not an object"),
     ('{"runs": []}', "has 'runs' = [], not an object"),
-    ('{"runs": {"1x500-K1-random": {}}}', "has a run without its fields"),
+    ('{"runs": {"1x500-K1-random": {}}}', "has a run in 'runs' without its fields"),
     ('{"selection": {"chosen": {"optimizer": "SGD", "lr": 0.1}}}', "has selection.chosen ="),
     ('{"selection": {"probes": {"Adam 0.001 on 1x500-K1-random": {"epochs": 15}}}}',
      "has selection.probes['Adam 0.001 on 1x500-K1-random'] without a valid_nll"),
@@ -161,10 +162,11 @@ def test_a_seed_changes_orderings_connectivity_and_initialization(experiment):
     assert not torch.equal(a.layers[0].weight, b.layers[0].weight)
 
 
-def test_a_run_records_each_test_image_nll_for_paired_comparisons(experiment, tmp_path):
+def test_a_run_records_each_test_image_nll_for_paired_comparisons(experiment, tmp_path, monkeypatch):
     images = np.random.RandomState(0).randint(0, 2, (30, 28, 28)).astype(np.uint8)
     data = Dataset("mnist", train=images, valid=images[:10], test=images[:20], d=2, shape=(28, 28))
-    key, result = experiment.run("1x500-K2-random", data, 1e-4, torch.device("cpu"), seed=3, optimizer=("Adam", 1e-3))
+    monkeypatch.setitem(experiment.SETUP, "max_epochs", 1)   # finished: by its cap
+    key, result = experiment.run("1x500-K2-random", data, math.inf, torch.device("cpu"), seed=3, optimizer=("Adam", 1e-3))
     assert key == "1x500-K2-random-Adam0.001-seed3" and result["seed"] == 3 and result["epochs"] == 1
     nlls = np.load(tmp_path / "test_nlls" / f"{key}.npy")
     assert nlls.shape == (20,) and nlls.mean() == pytest.approx(result["test_nll"], rel=1e-6)
@@ -251,7 +253,7 @@ def test_select_trains_again_a_probe_recorded_for_another_number_of_epochs(exper
         f"Adam 0.001 on {name}": probe_record(name, "Adam", 0.001, 15, 90.0),
         f"Adam 0.003 on {name}": probe_record(name, "Adam", 0.003, 3, 99.0)}}}))
     calls = fake_training(experiment, monkeypatch)
-    experiment.select(IMAGES, torch.device("cpu"), (name,), 3, [("Adam", 0.001), ("Adam", 0.003)])
+    experiment.choose_optimizer(IMAGES, torch.device("cpu"), (name,), 3, [("Adam", 0.001), ("Adam", 0.003)])
     assert calls == [(1, 0.001, 3)]                  # the 3-epoch probe is reused, the 15-epoch one retrained
     selection = experiment.read_results()["selection"]
     assert {p: r["epochs"] for p, r in selection["probes"].items()} == {f"Adam 0.001 on {name}": 3,
@@ -268,7 +270,7 @@ def test_select_keeps_the_probes_a_parallel_select_records_meanwhile(experiment,
                 "1x500-K8-random", "Adagrad", 0.1, 3, 95.0)
 
     fake_training(experiment, monkeypatch, during=parallel_select_records_a_probe)
-    experiment.select(IMAGES, torch.device("cpu"), (name,), 3, [("Adam", 0.001)])
+    experiment.choose_optimizer(IMAGES, torch.device("cpu"), (name,), 3, [("Adam", 0.001)])
     probes = experiment.read_results()["selection"]["probes"]
     assert sorted(probes) == sorted([f"Adam 0.001 on {name}", other])
 
@@ -359,3 +361,143 @@ def test_a_learning_rate_candidate_is_added_to_the_recorded_ones(tmp_path, monke
     record = results["mnist"]["0.0005"]
     assert (record["best_epoch"], record["best_valid_loss"], record["epochs_run"]) == (2, 0.1, 3)
     assert seen["lr"] == 5e-4 and seen["test"] is False and seen["epochs"] == module.GRIDS["mnist"]["epochs"]
+
+
+# --- issue 44: the records of made_mnist.py -------------------------------------------------------------
+
+def test_the_command_of_a_selection_is_the_one_behind_its_choice_not_every_probe_under_its_width(experiment, monkeypatch):
+    """A second select of other candidates: `commands` prints the second one's candidates, which choose as recorded."""
+    name = "1x500-K1-random"
+    fake_training(experiment, monkeypatch)
+    experiment.choose_optimizer(IMAGES, torch.device("cpu"), (name,), 3, [("Adam", 0.001), ("Adam", 0.003)])
+    experiment.choose_optimizer(IMAGES, torch.device("cpu"), (name,), 3, [("Adagrad", 0.05)])
+    selection = experiment.read_results()["selection"]
+    assert selection["chosen"] == {"optimizer": "Adagrad", "lr": 0.05}
+    assert selection["compared"] == [f"Adagrad 0.05 on {name}"]   # the first select's probes are not its own
+    (line,) = experiment.commands(experiment.read_results())
+    args = experiment.build_parser().parse_intermixed_args(line.split()[3:])
+    assert (args.command, args.names, args.probe_epochs, args.candidates) == ("select", [name], 3, [("Adagrad", 0.05)])
+
+
+def test_the_command_of_a_selection_is_printed_when_probes_of_two_lengths_are_recorded(experiment, monkeypatch):
+    name = "1x500-K1-random"
+    fake_training(experiment, monkeypatch)
+    experiment.choose_optimizer(IMAGES, torch.device("cpu"), (name,), 15, [("Adam", 0.001)])
+    experiment.choose_optimizer(IMAGES, torch.device("cpu"), (name,), 3, [("Adam", 0.003)])
+    (line,) = experiment.commands(experiment.read_results())
+    assert line.endswith(f"select {name} --probe-epochs 3 --candidates Adam:0.003")
+
+
+def test_a_selection_recorded_before_it_listed_its_probes_gets_the_command_of_all_of_them(experiment):
+    """The published selections have no `compared`: every probe under them made the choice."""
+    results = json.loads((EXPERIMENTS / "made_mnist" / "results.json").read_text())
+    assert "compared" not in results["selection"]
+    line = experiment.select_command(results["selection"])
+    assert line.endswith("--probe-epochs 15 --candidates Adam:0.001 Adam:0.003 Adagrad:0.1 Adagrad:0.05 "
+                         "Adagrad:0.01 Adagrad:0.005")
+    results["selection"]["probes"]["Adam 0.001 on 1x500-K1-random"]["epochs"] = 3
+    with pytest.raises(ValueError, match=r"recorded before selections listed their probes.*run its select again"):
+        experiment.select_command(results["selection"])
+
+
+def small_data():
+    images = np.random.RandomState(0).randint(0, 2, (30, 28, 28)).astype(np.uint8)
+    return Dataset("mnist", train=images, valid=images[:10], test=images[:20], d=2, shape=(28, 28))
+
+
+def test_a_run_stopped_by_its_time_budget_is_kept_apart_until_it_finishes(experiment, tmp_path, monkeypatch):
+    """Recorded as unfinished (results and test NLLs), skipped by every reader unless asked, and moved to the
+    runs once a later session finishes it."""
+    data, cpu, adam = small_data(), torch.device("cpu"), ("Adam", 1e-3)
+    key, result = experiment.run("1x500-K1-random", data, 1e-4, cpu, optimizer=adam)
+    experiment.record_run(key, result)
+    assert result["stopped_by"].startswith("the time budget")
+    results = experiment.read_results()
+    assert key not in results.get("runs", {}) and key in results["unfinished"]
+    assert experiment.recorded_runs(results) == {} and key in experiment.recorded_runs(results, unfinished=True)
+    assert not (tmp_path / "test_nlls" / f"{key}.npy").exists()
+    assert (tmp_path / "test_nlls" / "unfinished" / f"{key}.npy").exists()
+    assert any(f" --optimizer Adam --lr 0.001 " in line for line in experiment.commands(results))   # it goes on
+    monkeypatch.setitem(experiment.SETUP, "max_epochs", 2)
+    key, result = experiment.run("1x500-K1-random", data, math.inf, cpu, optimizer=adam)
+    experiment.record_run(key, result)
+    results = experiment.read_results()
+    assert result["epochs"] == 2 and result["stopped_by"] == "the cap of 2 epochs"
+    assert list(experiment.recorded_runs(results)) == [key] and "unfinished" not in results
+    assert (tmp_path / "test_nlls" / f"{key}.npy").exists()
+    assert not (tmp_path / "test_nlls" / "unfinished" / f"{key}.npy").exists()
+
+
+def test_a_budget_stopped_run_recorded_among_the_runs_before_is_skipped_unless_asked(experiment):
+    results = {"runs": {"a": {"test_nll": 90.0, "stopped_by": "early stopping (no improvement in 30 epochs)"},
+                        "b": {"test_nll": 99.0, "stopped_by": "the time budget (45 min for the last session of the run)"},
+                        "c": {"test_nll": 91.0, "stopped_by": "the cap of 1000 epochs"}}}
+    assert sorted(experiment.recorded_runs(results)) == ["a", "c"]
+    assert sorted(experiment.recorded_runs(results, unfinished=True)) == ["a", "b", "c"]
+
+
+def test_a_run_is_not_resumed_with_another_batch_size(experiment, monkeypatch):
+    data, cpu = small_data(), torch.device("cpu")
+    experiment.run("1x500-K1-random", data, 1e-4, cpu, optimizer=("Adam", 1e-3))
+    checkpoint = experiment.CHECKPOINTS / "1x500-K1-random-Adam0.001-last.pt"
+    before = checkpoint.read_bytes()
+    monkeypatch.setitem(experiment.SETUP, "batch_size", 50)
+    with pytest.raises(SystemExit, match=r"holds a run of .*'batch_size': 100.*not of 1x500-K1-random-Adam0.001 as "
+                                         r"configured now .*'batch_size': 50.*left untouched"):
+        experiment.run("1x500-K1-random", data, 1e-4, cpu, optimizer=("Adam", 1e-3))
+    assert checkpoint.read_bytes() == before
+
+
+def test_a_checkpoint_saved_before_batch_sizes_were_labelled_resumes_at_100(experiment):
+    data, cpu = small_data(), torch.device("cpu")
+    experiment.run("1x500-K1-random", data, 1e-4, cpu, optimizer=("Adam", 1e-3))
+    checkpoint = experiment.CHECKPOINTS / "1x500-K1-random-Adam0.001-last.pt"
+    saved = torch.load(checkpoint, weights_only=False)
+    del saved["labels"]["batch_size"]
+    torch.save(saved, checkpoint)
+    key, result = experiment.run("1x500-K1-random", data, 1e-4, cpu, optimizer=("Adam", 1e-3))
+    assert result["epochs"] == 2 and result["batch_size"] == 100
+
+
+def test_a_probe_recorded_with_another_batch_size_is_trained_again(experiment, monkeypatch):
+    name = "1x500-K1-random"
+    experiment.RESULTS.write_text(json.dumps({"selection": {"probes": {   # recorded before: batch size 100
+        f"Adam 0.001 on {name}": probe_record(name, "Adam", 0.001, 3, 90.0)}}}))
+    calls = fake_training(experiment, monkeypatch)
+    experiment.choose_optimizer(IMAGES, torch.device("cpu"), (name,), 3, [("Adam", 0.001)])
+    assert calls == []   # batch size 100, as when it was recorded: reused
+    monkeypatch.setitem(experiment.SETUP, "batch_size", 50)
+    experiment.choose_optimizer(IMAGES, torch.device("cpu"), (name,), 3, [("Adam", 0.001)])
+    assert calls == [(1, 0.001, 3)]
+    assert experiment.read_results()["selection"]["probes"][f"Adam 0.001 on {name}"]["batch_size"] == 50
+
+
+def test_rates_that_differ_past_six_significant_digits_get_their_own_run_names_and_commands(experiment):
+    name = "1x500-K1-random"
+    a, b = 0.0012345671, 0.0012345674
+    assert experiment.run_key(name, 0, ("Adam", a)) != experiment.run_key(name, 0, ("Adam", b))
+    for lr in (0.001, 0.003, 0.05, 0.01, 0.005, 0.1, 3e-4, 5e-4, 1e-5, 2.5e-7):   # as :g wrote them before
+        assert experiment.run_key(name, 1, ("Adagrad", lr)) == f"{name}-Adagrad{lr:g}-seed1"
+    record = dict(seed=0, patience=10, optimizer="Adam", lr=a, configuration=name)
+    line = experiment.run_command(experiment.run_key(name, 0, ("Adam", a)), record)
+    args = experiment.build_parser().parse_intermixed_args(line.split()[3:])
+    assert args.lr == a
+
+
+@pytest.mark.parametrize("args,unused", [
+    (["select", "--init", "orthogonal", "--seed", "3"], "select does not use --seed, --init"),
+    (["select", "--patience", "5"], "select does not use --patience"),
+    (["select", "--optimizer", "Adam", "--lr", "0.001"], "select does not use --optimizer, --lr"),
+    (["select", "--minutes", "45"], "select does not use --minutes"),
+    (["select", "--no-direct"], "select does not use --no-direct"),
+    (["run", "1x500-K1-random", "--candidates", "Adam:0.001"], "run does not use --candidates"),
+    (["run", "1x500-K1-random", "--probe-epochs", "3"], "run does not use --probe-epochs"),
+    (["commands", "--seed", "1"], "commands does not use --seed"),
+    (["list", "--threads", "2"], "list does not use --threads"),
+])
+def test_options_a_command_does_not_use_are_refused_before_anything_runs(experiment, monkeypatch, capsys, args, unused):
+    monkeypatch.setattr(experiment, "load_dataset", lambda name: pytest.fail("the data were loaded"))
+    monkeypatch.setattr(sys, "argv", ["made_mnist.py", *args])
+    with pytest.raises(SystemExit) as error:
+        experiment.main()
+    assert error.value.code == 2 and unused in capsys.readouterr().err
