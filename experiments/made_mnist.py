@@ -39,7 +39,6 @@ of the runs) skips it unless asked. An option that the command does not use (`se
 not dropped.
 """
 import argparse
-import json
 import math
 import sys
 import time
@@ -52,7 +51,7 @@ from helpers.data import load_dataset
 from helpers.models import MADE
 from helpers.models.made import INITS
 from helpers.training import BatchLoader, default_device, describe_device, train_epochs
-from experiments.results_file import locked_update, write_atomically
+from experiments.results_file import locked_update, read_json, refuse as refuse_file, write_atomically
 
 HERE = Path(__file__).resolve().parent / "made_mnist"
 RESULTS = HERE / "results.json"
@@ -134,20 +133,9 @@ def read_results():
 
     A file that is not what this script writes stops the script before any training, naming the path and
     the fault; the file is left as it is."""
-    if not RESULTS.exists():
-        return {}
-    def refuse(problem):
-        raise SystemExit(f"{RESULTS} {problem}; it is left untouched: mend it (git checkout it, or resolve the "
-                         f"merge) or move it away to start afresh")
-    try:
-        results = json.loads(RESULTS.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        refuse(f"is not valid JSON ({error})")
-    if not isinstance(results, dict):
-        refuse(f"holds a {type(results).__name__}, not an object of selections and runs")
+    results = read_json(RESULTS, holds="an object of selections and runs")
+    refuse = lambda problem: refuse_file(RESULTS, problem)
     for key, value in results.items():
-        if not isinstance(value, dict):
-            refuse(f"has {key!r} = {value!r}, not an object")
         if key in ("runs", "unfinished") and not all(isinstance(run, dict) and "test_nll" in run for run in value.values()):
             refuse(f"has a run in {key!r} without its fields (each run is an object with a test_nll)")
         probes = value.get("probes", {}) if key.startswith("selection") else {}

@@ -17,9 +17,28 @@ def write_atomically(path, write):
         tmp.unlink(missing_ok=True)
 
 
-def read_json(path):
-    """The dict held in `path`, or an empty one when the file does not exist yet."""
-    return json.loads(path.read_text()) if path.exists() else {}
+def refuse(path, problem):
+    """Stop the script over a results file that is not what it writes, naming the file and the fault; the file is
+    left as it is (nothing has been trained yet, when scripts read their file first)."""
+    raise SystemExit(f"{path} {problem}; it is left untouched: mend it (git checkout it, or resolve the merge) or "
+                     f"move it away to start afresh")
+
+
+def read_json(path, holds="an object of entries"):
+    """The dict held in `path`, or an empty one when the file does not exist yet. A file that is not a JSON
+    object of objects (`holds` says what it should be) stops the script through `refuse`."""
+    if not path.exists():
+        return {}
+    try:
+        results = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        refuse(path, f"is not valid JSON ({error})")
+    if not isinstance(results, dict):
+        refuse(path, f"holds a {type(results).__name__}, not {holds}")
+    for key, value in results.items():
+        if not isinstance(value, dict):
+            refuse(path, f"has {key!r} = {value!r}, not an object")
+    return results
 
 
 @contextlib.contextmanager

@@ -11,7 +11,8 @@ initialization (`seed(s)` before the model is made) and the order of the trainin
 Results go to experiments/seed_spread/results.json ({entry: {"seeds": [...], "test_loss": [...], ...}}),
 merged into the file after every fit under a lock, so an interrupted run keeps what it finished and goes on
 from there, and runs in parallel (one entry each) keep each other's entries. An entry recorded with other
-settings than the script's is refused, not extended.
+settings than the script's is refused, not extended, and so is a damaged file, before any training. Each seed's
+device is kept in `devices` (one per seed), and `device` names them in one line.
 """
 import argparse
 import json
@@ -41,7 +42,28 @@ ENTRIES = {   # entry: (dataset, model arguments, fit arguments, the notebook th
 
 
 def read_results():
+    """results.json as last written; a file that is not an object of entries stops the script, naming it."""
     return read_json(RESULTS)
+
+
+def seed_devices(record):
+    """The device of each seed of an entry's record, in the order of its seeds (None where not recorded). Records
+    written before devices were kept per seed have one label, `device`, which is the last seed's."""
+    if "devices" in record:
+        return list(record["devices"])
+    label = record.get("device")
+    return [None] * (len(record["seeds"]) - 1) + [label] if record["seeds"] else []
+
+
+def describe_devices(devices, seeds):
+    """One line naming the device of every seed: "cpu (1 threads)" when all ran on it, else each device with its seeds."""
+    groups = {}
+    for s, device in zip(seeds, devices):
+        groups.setdefault(device, []).append(s)
+    if len(groups) == 1 and None not in groups:
+        return next(iter(groups))
+    return "; ".join(f"{'not recorded' if device is None else device} for seed{'s' if len(group) > 1 else ''} "
+                     f"{', '.join(map(str, group))}" for device, group in groups.items())
 
 
 def check_settings(entry, record):
@@ -77,6 +99,7 @@ def run(entry, seeds):
             if s in recorded["seeds"]:
                 print(f"{entry}, seed {s}: already recorded by a parallel run, which is kept", flush=True)
                 continue
+            devices = seed_devices(recorded) + [describe_device(next(model.parameters()).device)]
             recorded["seeds"].append(s)
             recorded["test_loss"].append(result.test_loss)
             recorded["best_epoch"].append(result.best_epoch)
@@ -85,7 +108,8 @@ def run(entry, seeds):
                 table = model.probability_table().cpu().numpy()
                 recorded.setdefault("correlation", []).append(
                     float(np.corrcoef(table.ravel(), ds.true_distribution.ravel())[0, 1]))
-            recorded["device"] = describe_device(next(model.parameters()).device)
+            recorded["devices"] = devices   # one per seed; `device` says them in one line, for the notebooks
+            recorded["device"] = describe_devices(devices, recorded["seeds"])
         print(f"{entry}, seed {s}: test {result.test_loss:.4f} nats per dimension, best epoch {result.best_epoch}, "
               f"{seconds:.0f} s", flush=True)
 

@@ -345,7 +345,7 @@ def test_a_learning_rate_candidate_is_added_to_the_recorded_ones(tmp_path, monke
     """Each candidate is written when done, beside the rates another run recorded (through the shared locked update)."""
     module = importlib.import_module("experiments.lr_selection")
     monkeypatch.setattr(module, "RESULTS", tmp_path / "results.json")
-    module.RESULTS.write_text(json.dumps({"mnist": {"0.001": {"best_epoch": 23}}, "other": {}}))
+    module.RESULTS.write_text(json.dumps({"mnist": {"0.001": dict(lr_record(module), best_epoch=23)}, "other": {}}))
     monkeypatch.setattr(module, "load_dataset", lambda name: type("Data", (), dict(shape=(2,), d=2)))
     monkeypatch.setattr(module, "MADE", lambda shape, d, **kwargs: torch.nn.Linear(1, 1))
     seen = {}
@@ -501,3 +501,117 @@ def test_options_a_command_does_not_use_are_refused_before_anything_runs(experim
     with pytest.raises(SystemExit) as error:
         experiment.main()
     assert error.value.code == 2 and unused in capsys.readouterr().err
+
+
+# --- issue 44: seed_spread.py and lr_selection.py ----------------------------------------------------------
+
+@pytest.fixture
+def lr_selection(tmp_path, monkeypatch):
+    """lr_selection.py as a module, writing into tmp_path, with a stand-in model and fit that record their calls."""
+    module = importlib.import_module("experiments.lr_selection")
+    monkeypatch.setattr(module, "RESULTS", tmp_path / "results.json")
+    monkeypatch.setattr(module, "load_dataset", lambda name: type("Data", (), dict(shape=(2,), d=2)))
+    monkeypatch.setattr(module, "MADE", lambda shape, d, **kwargs: torch.nn.Linear(1, 1))
+    module.fitted = []
+
+    def fit(model, ds, lr, test, verbose, **kwargs):
+        module.fitted.append(lr)
+        return TrainingResult(np.zeros(1), np.array([0.3, 0.2, 0.1, 0.15]), best_epoch=2)
+
+    monkeypatch.setattr(module, "fit", fit)
+    return module
+
+
+def lr_record(module, entry="mnist", **changes):
+    """A candidate's record as lr_selection.py writes it now, with `changes` to its model or fit arguments."""
+    name, model_args, fit_args, _ = module.ENTRIES[entry]
+    fit_args = {k: v for k, v in fit_args.items() if k != "lr"} | dict(epochs=module.GRIDS[entry]["epochs"])
+    record = json.loads(json.dumps(dict(model=model_args, fit=fit_args)))
+    for part, value in changes.items():
+        record[part] |= value
+    return dict(record, valid_losses=[0.3, 0.2], best_epoch=1, best_valid_loss=0.2, epochs_run=1)
+
+
+@pytest.mark.parametrize("changes,named", [
+    (dict(fit={"patience": 5}), r"'patience': 5"),
+    (dict(fit={"epochs": 20}), r"'epochs': 20"),
+    (dict(model={"hidden_sizes": [256]}), r"'hidden_sizes': \[256\]"),
+])
+def test_a_learning_rate_candidate_is_not_added_beside_candidates_of_another_model_patience_or_cap(
+        lr_selection, monkeypatch, changes, named):
+    lr_selection.RESULTS.write_text(json.dumps({"mnist": {"0.001": lr_record(lr_selection, **changes)}}))
+    before = lr_selection.RESULTS.read_text()
+    monkeypatch.setattr(lr_selection, "load_dataset", lambda name: pytest.fail("the data were loaded"))
+    with pytest.raises(SystemExit, match=rf"records 'mnist' candidates \['0.001'\] with .*{named}.*but the script now "
+                                         r"sets .*Delete the entry"):
+        lr_selection.run("mnist", 5e-4)
+    assert lr_selection.RESULTS.read_text() == before and lr_selection.fitted == []
+
+
+def test_a_rerun_of_lr_selection_skips_the_candidates_recorded_with_the_same_settings(lr_selection, monkeypatch, capsys):
+    recorded = lr_record(lr_selection)
+    lr_selection.RESULTS.write_text(json.dumps({"mnist": {"0.001": recorded}}))
+    monkeypatch.setattr(sys, "argv", ["lr_selection.py", "mnist"])
+    lr_selection.main()
+    assert lr_selection.fitted == [5e-4, 2e-3, 5e-3]   # not 1e-3 again
+    results = json.loads(lr_selection.RESULTS.read_text())["mnist"]
+    assert sorted(results) == ["0.0005", "0.001", "0.002", "0.005"] and results["0.001"] == recorded
+    assert "mnist, lr=0.001: recorded with the same settings, skipped" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["lr_selection", "seed_spread"])
+@pytest.mark.parametrize("text,problem", [
+    ("{", "is not valid JSON"),
+    ("[]", "holds a list, not an object of entries"),
+    ('{"mnist": 3}', "has 'mnist' = 3, not an object"),
+])
+def test_a_damaged_results_file_stops_lr_selection_and_seed_spread_before_training_naming_the_file(
+        name, text, problem, tmp_path, monkeypatch):
+    module = importlib.import_module(f"experiments.{name}")
+    monkeypatch.setattr(module, "RESULTS", tmp_path / "results.json")
+    module.RESULTS.write_text(text)
+    monkeypatch.setattr(module, "load_dataset", lambda name: pytest.fail("the data were loaded"))
+    monkeypatch.setattr(module, "fit", lambda *args, **kwargs: pytest.fail("a model was trained"))
+    monkeypatch.setattr(sys, "argv", [f"{name}.py", "mnist"])
+    with pytest.raises(SystemExit, match=re.escape(problem)) as error:
+        module.main()
+    assert str(module.RESULTS) in str(error.value) and "left untouched" in str(error.value)
+    assert module.RESULTS.read_text() == text
+
+
+def fake_seed_spread_fits(seed_spread, monkeypatch, devices):
+    """seed_spread's data, model and fit replaced by stand-ins; seed s runs on devices[s]."""
+    monkeypatch.setattr(seed_spread, "load_dataset", lambda name: type("Data", (), dict(shape=(2,), d=2,
+                                                                                     true_distribution=None)))
+    monkeypatch.setattr(seed_spread, "MADE", lambda shape, d, **kwargs: torch.nn.Linear(1, 1))
+    ran = []
+
+    def fit(model, ds, loader_seed, verbose, **kwargs):
+        ran.append(loader_seed)
+        return TrainingResult(np.zeros(1), np.zeros(2), best_epoch=1, test_loss=0.5)
+
+    monkeypatch.setattr(seed_spread, "fit", fit)
+    monkeypatch.setattr(seed_spread, "describe_device", lambda device: devices[ran[-1]])
+
+
+def test_seeds_run_on_different_devices_are_each_labelled_with_their_own(seed_spread, monkeypatch):
+    fake_seed_spread_fits(seed_spread, monkeypatch, ["cpu (1 threads)", "cuda (NVIDIA H100)", "cuda (NVIDIA H100)"])
+    seed_spread.run("mnist", 3)
+    record = json.loads(seed_spread.RESULTS.read_text())["mnist"]
+    assert record["devices"] == ["cpu (1 threads)", "cuda (NVIDIA H100)", "cuda (NVIDIA H100)"]
+    assert record["device"] == "cpu (1 threads) for seed 0; cuda (NVIDIA H100) for seeds 1, 2"
+
+
+def test_a_seed_added_to_an_entry_recorded_with_one_device_label_keeps_that_label_on_its_last_seed(seed_spread, monkeypatch):
+    """Before devices were per seed, the one label was the last seed's: the earlier seeds' devices are unknown."""
+    name, model_args, fit_args, notebook = seed_spread.ENTRIES["mnist"]
+    seed_spread.RESULTS.write_text(json.dumps({"mnist": dict(
+        dataset=name, notebook=notebook, model=model_args, fit=fit_args, seeds=[0, 1], test_loss=[0.1, 0.1],
+        best_epoch=[5, 6], seconds=[1.0, 1.0], device="cpu (1 threads)")}))
+    fake_seed_spread_fits(seed_spread, monkeypatch, [None, None, "cuda (NVIDIA H100)"])
+    seed_spread.run("mnist", 3)
+    record = json.loads(seed_spread.RESULTS.read_text())["mnist"]
+    assert record["seeds"] == [0, 1, 2] and record["devices"] == [None, "cpu (1 threads)", "cuda (NVIDIA H100)"]
+    assert record["device"] == "not recorded for seed 0; cpu (1 threads) for seed 1; cuda (NVIDIA H100) for seed 2"
+    assert seed_spread.seed_devices(json.loads((EXPERIMENTS / "seed_spread" / "results.json").read_text())["mnist"]) \
+        == [None, None, None, None, "cpu (1 threads)"]
