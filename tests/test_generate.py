@@ -109,3 +109,94 @@ def test_blanking_keeps_magics_comments_signatures_and_docstrings():
 def test_what_cannot_be_blanked_is_named(source, hints, message):
     with pytest.raises(generate.GenerationError, match=message):
         generate.blank(source, hints, "cell")
+
+
+# --- issue 44 -------------------------------------------------------------------------------------------
+
+def test_every_definition_of_a_name_is_blanked_not_only_the_last():
+    """A property and its setter, or a function defined twice: the first body (a solution) must not ship."""
+    source = textwrap.dedent('''\
+        class Model:
+            """A model."""
+
+            @property
+            def scale(self):
+                """The scale."""
+                return self._scale * 2   # the getter's solution
+
+            @scale.setter
+            def scale(self, value):
+                """Set the scale."""
+                self._scale = value
+
+
+        def f(x):
+            """A first draft."""
+            return x + 1   # the draft's solution
+
+
+        def f(x):
+            """Twice x."""
+            return 2 * x
+        ''')
+    blanked, names = generate.blank(source, {"Model.scale": "store it", "f": "double it"}, "cell")
+    assert names == ["Model.scale", "f"]
+    assert "solution" not in blanked and "self._scale" not in blanked and "2 * x" not in blanked
+    assert blanked.count("raise NotImplementedError") == 4 and blanked.count("@scale.setter") == 1
+
+
+def test_continuation_lines_starting_with_percent_or_bang_are_code_not_magics():
+    source = textwrap.dedent('''\
+        %matplotlib inline
+        TEXT = """
+        %d items
+        """
+
+
+        def odd_but_not_3(x):
+            """Whether x is odd and not 3."""
+            return (x
+                    % 2 == 1 and x
+                    != 3)
+        ''')
+    blanked, names = generate.blank(source, {"odd_but_not_3": "two conditions"}, "cell")
+    assert blanked.splitlines()[:4] == source.splitlines()[:4] and "% 2" not in blanked
+    assert blanked.splitlines()[-2:] == ["    # Hint: two conditions", "    raise NotImplementedError"]
+
+
+def test_comments_after_a_functions_last_statement_are_blanked_with_its_body():
+    source = textwrap.dedent('''\
+        def f(x):
+            """Twice x."""
+            return 2 * x
+            # the solution's note, after its last statement
+
+                # and a deeper one
+        # a comment after the function stays
+        ''')
+    blanked, _ = generate.blank(source, {"f": "double it"}, "cell")
+    assert blanked == textwrap.dedent('''\
+        def f(x):
+            """Twice x."""
+            # Hint: double it
+            raise NotImplementedError
+        # a comment after the function stays
+        ''')
+
+
+def test_the_generator_deletes_only_stale_notebooks_it_wrote(tmp_path, monkeypatch, capsys):
+    """A Jupyter "Duplicate" of an exercise, holding a learner's answers, and a learner's own notebook stay; a
+    generated exercise whose solution notebook has no exercise any more goes."""
+    monkeypatch.setattr(generate, "HERE", tmp_path)
+    generated = generate.exercise_notebook("01_histogram")
+    copy = dict(generated, cells=generated["cells"] + [generate._cell("code", "answer = 42\n", "cell-x")])
+    generate.write(copy, tmp_path / "01_histogram-Copy1.ipynb")
+    generate.write(dict(generated, cells=generated["cells"][2:]), tmp_path / "my_notes.ipynb")
+    stale = dict(generated, cells=generated["cells"][:2])   # as generated from a notebook that had exercises
+    generate.write(stale, tmp_path / "05_made_paper_reproduction.ipynb")
+    generate.main()
+    assert sorted(p.stem for p in tmp_path.glob("*.ipynb")) == sorted(NAMES + ["01_histogram-Copy1", "my_notes"])
+    assert json.loads((tmp_path / "01_histogram-Copy1.ipynb").read_text()) == json.loads(json.dumps(copy))
+    out = capsys.readouterr().out
+    assert "removed notebooks/exercises/05_made_paper_reproduction.ipynb" in out
+    assert "kept notebooks/exercises/01_histogram-Copy1.ipynb: not written by generate.py" in out

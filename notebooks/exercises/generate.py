@@ -11,15 +11,18 @@ exercise, the training, the figures, which then run on the learner's code. A hea
 and the set-up cell's project root moves one folder up (the exercises sit in notebooks/exercises/). Outputs
 and execution counts are stripped: the exercises are for learners to run. A cell that cannot be blanked (a
 function without a docstring or a hint, a hint for no function, code that does not parse) stops the
-generation, naming the notebook, the cell and the function.
+generation, naming the notebook, the cell and the function. A notebook in notebooks/exercises/ is deleted only
+if this script wrote it and its solution has no exercise any more: a copy with a learner's answers stays.
 
 tests/test_generate.py checks that the committed exercise notebooks equal a fresh generation.
 """
 import ast
 import copy
+import io
 import json
 import re
 import sys
+import tokenize
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -28,7 +31,8 @@ TAG = "exercise"
 ROOT_LINE = 'root = os.path.abspath("..")'
 EXERCISE_ROOT_LINE = ('root = os.path.abspath(os.path.join("..", ".."))  # the exercise notebooks sit in '
                       'notebooks/exercises/')
-MAGIC = re.compile(r"^(\s*)[%!]")   # IPython's magics and shell escapes: not Python, kept as they are
+MAGIC = re.compile(r"^(\s*)[%!]")   # IPython's magics and shell escapes, where a statement starts: kept as they are
+HEADER = "**Exercise version** of ["   # how the header cell of every notebook this script writes begins
 
 
 class GenerationError(ValueError):
@@ -56,23 +60,62 @@ def _functions(tree):
                         if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)))
 
 
+def _statement_can_start(lines):
+    """Whether a statement can start after `lines`: they tokenize to their end outside brackets, strings and
+    backslash continuations. A line after them that starts with % or ! is then a magic, not `% 2` or `!= 3)`
+    continuing an expression."""
+    try:
+        for _ in tokenize.generate_tokens(io.StringIO("".join(line + "\n" for line in lines)).readline):
+            pass
+    except (tokenize.TokenError, SyntaxError):   # SyntaxError: IndentationError included
+        return False
+    return True
+
+
+def _parsable(lines):
+    """The lines as Python: each magic (see MAGIC) becomes `pass` at its indentation, the rest kept as a comment."""
+    parsable = []
+    for line in lines:
+        magic = MAGIC.match(line)
+        parsable.append(f"{magic.group(1)}pass  #{line[magic.end(1):]}" if magic and _statement_can_start(parsable)
+                        else line)
+    return "\n".join(parsable)
+
+
+def _body_end(lines, node):
+    """The 1-based last line of a function's body: its last statement's, or the last comment after that indented
+    deeper than its `def` (the body's comments go with it; one at the `def`'s level or outside stays)."""
+    end = node.end_lineno
+    for number in range(node.end_lineno + 1, len(lines) + 1):
+        line = lines[number - 1]
+        if not line.strip():
+            continue
+        if not line.lstrip().startswith("#") or len(line) - len(line.lstrip()) <= node.col_offset:
+            break
+        end = number
+    return end
+
+
 def blank(source, hints, where):
     """`source` with the body of each function named in `hints` (after its docstring) replaced by
     `# Hint: ...` and `raise NotImplementedError`, every other line as it was; and the names of those
-    functions in the order the cell defines them (not the hints' order, which a notebook editor may sort)."""
+    functions in the order the cell defines them (not the hints' order, which a notebook editor may sort).
+    Every definition of a name is blanked (a property and its setter, a function defined twice), each with
+    the name's hint."""
     lines = source.split("\n")
-    parsable = "\n".join(MAGIC.sub(r"\1pass  #", line) for line in lines)   # a magic parses as `pass`
+    parsable = _parsable(lines)   # a magic parses as `pass`
     try:
         tree = ast.parse(parsable)
     except SyntaxError as error:
         raise GenerationError(f"{where}: the cell does not parse ({error.msg}, line {error.lineno})") from None
-    functions = dict(_functions(tree))
+    definitions = list(_functions(tree))
+    functions = list(dict.fromkeys(name for name, _ in definitions))   # each name once, in the cell's order
     for name in hints:
         if name not in functions:
             raise GenerationError(f"{where}: a hint names {name!r}, which the cell does not define (it defines "
                                   f"{', '.join(functions) or 'no function'}): update the cell's metadata 'hints'")
     replacements = []
-    for name, node in functions.items():
+    for name, node in definitions:
         if name not in hints:
             raise GenerationError(f"{where}: {name} has no hint: add one line for it to the cell's metadata 'hints'")
         if not isinstance(hints[name], str) or not hints[name].strip() or "\n" in hints[name]:
@@ -85,10 +128,10 @@ def blank(source, hints, where):
             raise GenerationError(f"{where}: put the body of {name} on its own lines, below the `def`")
         indent = re.match(r"\s*", lines[first.lineno - 1]).group()
         body = [f"{indent}# Hint: {hints[name].strip()}", f"{indent}raise NotImplementedError"]
-        replacements.append((first.end_lineno, node.end_lineno, body))   # 1-based: lines after the docstring
+        replacements.append((first.end_lineno, _body_end(lines, node), body))   # 1-based: after the docstring
     for start, end, body in sorted(replacements, reverse=True):
         lines[start:end] = body
-    return "\n".join(lines), list(functions)
+    return "\n".join(lines), functions
 
 
 def exercise_notebook(name):
@@ -111,7 +154,7 @@ def exercise_notebook(name):
     if not written:
         raise GenerationError(f"{path.name}: no cell is tagged {TAG!r}, so there is nothing to write")
     cells.insert(1, _cell("markdown", (
-        f"**Exercise version** of [{name}](../{name}.ipynb), generated from it by `notebooks/exercises/generate.py` "
+        f"{HEADER}{name}](../{name}.ipynb), generated from it by `notebooks/exercises/generate.py` "
         f"(edit the solution notebook, then run that script; never edit this notebook). Write the bodies of "
         f"{', '.join(f'`{n}`' for n in written)} in the cells marked `# Exercise`, replacing each "
         f"`raise NotImplementedError`, then run the check cells below each: they print what they verified, or "
@@ -133,11 +176,27 @@ def write(notebook, path):
     Path(path).write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
 
 
+def written_here(path):
+    """Whether notebooks/exercises/<path> is an exercise this script wrote: its header cell is the script's and
+    its solution notebook exists. A Jupyter "Duplicate" (01_histogram-Copy1.ipynb, with a learner's answers in
+    it) has the header but no solution of its name; a learner's own notebook has neither."""
+    try:
+        cells = json.loads(path.read_text())["cells"]
+        header = "".join(cells[1]["source"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return False
+    return header.startswith(HEADER) and (SOLUTIONS / path.name).exists()
+
+
 def main():
     names = solutions_with_exercises()
     for stale in sorted(set(p.stem for p in HERE.glob("*.ipynb")) - set(names)):
-        (HERE / f"{stale}.ipynb").unlink()   # its solution has no exercise any more
-        print(f"removed notebooks/exercises/{stale}.ipynb")
+        path = HERE / f"{stale}.ipynb"
+        if written_here(path):
+            path.unlink()   # its solution has no exercise any more
+            print(f"removed notebooks/exercises/{stale}.ipynb")
+        else:
+            print(f"kept notebooks/exercises/{stale}.ipynb: not written by generate.py (never deleted)")
     for name in names:
         write(exercise_notebook(name), HERE / f"{name}.ipynb")
         print(f"wrote notebooks/exercises/{name}.ipynb")
