@@ -24,7 +24,7 @@ class Difference(NamedTuple):
         return f"{self.mean:+.4f} ± {self.se:.4f}"
 
 
-def _losses(losses, name):
+def _as_per_example_losses(losses, name):
     losses = np.asarray(losses, dtype=np.float64)
     if losses.ndim != 1 or len(losses) < 2 or not np.isfinite(losses).all():
         raise ValueError(f"{name} must be a 1-D array of at least 2 finite per-example losses, got shape "
@@ -34,7 +34,7 @@ def _losses(losses, name):
 
 def mean_and_se(losses):
     """The mean of per-example losses and its standard error, std / sqrt(n) (ddof = 1)."""
-    losses = _losses(losses, "losses")
+    losses = _as_per_example_losses(losses, "losses")
     return float(losses.mean()), float(losses.std(ddof=1) / math.sqrt(len(losses)))
 
 
@@ -44,7 +44,7 @@ def paired_difference(losses_a, losses_b):
     Pairing matters: both models find the same examples hard, so the per-example differences vary far
     less than the losses themselves, and the standard error of their mean is what decides whether a
     difference is real. `losses_a[i]` and `losses_b[i]` must be the losses of the same example i."""
-    a, b = _losses(losses_a, "losses_a"), _losses(losses_b, "losses_b")
+    a, b = _as_per_example_losses(losses_a, "losses_a"), _as_per_example_losses(losses_b, "losses_b")
     if a.shape != b.shape:
         raise ValueError(f"paired losses must be of the same examples: got {len(a)} and {len(b)} losses")
     mean, se = mean_and_se(a - b)
@@ -54,13 +54,22 @@ def paired_difference(losses_a, losses_b):
 def per_example_nll(model, x, batch_size=10000):
     """-log p(x) of each example under `model`, in nats per dimension (a numpy array, one per example).
 
-    x: (N, *shape) with the model's event shape; the dimension count is the product of `shape` (1 for
+    x: (N, *shape) with the model's event shape, or one example (*shape) for a model that has an `input_shape`
+    (MADE); the dimension count is the product of `shape`, the model's own where it has one (1 for
     one-dimensional data). Evaluated without gradients, in eval mode, on the model's device."""
     batch_size = check_integer(batch_size, "batch_size", 1, "examples per evaluation batch")
     x = torch.as_tensor(np.asarray(x))
+    shape = getattr(model, "input_shape", None)
+    if shape is not None:
+        shape = tuple(shape)
+        if tuple(x.shape) == shape:
+            x = x[None]   # one example, as MADE accepts it
+        elif tuple(x.shape[1:]) != shape:
+            raise ValueError(f"x must be examples of the model's input shape {shape}: an array "
+                             f"(N, {', '.join(map(str, shape))}) or one example {shape}, got shape {tuple(x.shape)}")
     if x.dim() == 0 or len(x) == 0:
         raise ValueError(f"x holds no examples (shape {tuple(x.shape)}); pass an array of shape (N, *shape) with N >= 1")
-    dimensions = math.prod(x.shape[1:])
+    dimensions = math.prod(shape if shape is not None else x.shape[1:])
     model.eval()
     with torch.no_grad():
         nll = torch.cat([-model.log_prob(x[i:i + batch_size]).cpu() for i in range(0, len(x), batch_size)])

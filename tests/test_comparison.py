@@ -73,3 +73,21 @@ def test_a_difference_without_spread_is_described_without_a_ratio_to_it(se):
 def test_per_example_nll_names_no_examples_and_a_zero_batch_size(x, batch_size, message):
     with pytest.raises(ValueError, match=message):
         per_example_nll(MADE((2, 3), 2, [8]), x, batch_size=batch_size)
+
+
+def test_per_example_nll_of_one_example_divides_by_the_models_dimensions():
+    """MADE accepts one example without a batch axis: a (4, 4) image has 16 dimensions, not 4, and a pair 2, not 1."""
+    torch.manual_seed(0)
+    made = MADE((4, 4), 2, [8])
+    image = torch.randint(0, 2, (4, 4))
+    expected = -made.log_prob(image[None]).detach().numpy() / 16
+    np.testing.assert_allclose(per_example_nll(made, image), expected, rtol=1e-6)
+    pairs = MADE((2,), 5, [8])
+    pair = torch.tensor([1, 3])
+    np.testing.assert_allclose(per_example_nll(pairs, pair), -pairs.log_prob(pair[None]).detach().numpy() / 2, rtol=1e-6)
+
+
+def test_per_example_nll_refuses_examples_of_another_shape_than_the_models():
+    with pytest.raises(ValueError, match=r"x must be examples of the model's input shape \(2, 3\): an array \(N, 2, 3\) "
+                                         r"or one example \(2, 3\), got shape \(4, 3, 2\)"):
+        per_example_nll(MADE((2, 3), 2, [8]), np.zeros((4, 3, 2), dtype=np.int64))
