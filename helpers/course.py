@@ -37,7 +37,7 @@ def _dataset(dset_id, kind):
     return DATASETS[dset_id][kind]
 
 
-def _losses(train_losses, test_losses, fn):
+def _checked_loss_curves(train_losses, test_losses, fn):
     """The two loss lists as float arrays, checked for the course's form."""
     name = getattr(fn, "__name__", "the function")
     train = as_floats(train_losses, f"the train losses {name} returned")
@@ -54,11 +54,24 @@ def _losses(train_losses, test_losses, fn):
     return train, test
 
 
+def _as_array(value, name):
+    """What an answer returned (`name` says what) as a numpy array: an array, a tensor (with grad, on any device), or
+    (nested) lists of them, such as `[p[i] for i in range(d)]` of a model's probabilities, which np.asarray refuses
+    with grad."""
+    def convert(v):
+        return np.array([convert(x) for x in v]) if isinstance(v, (list, tuple)) else as_numpy(v)
+    try:
+        return convert(value)
+    except ValueError as error:   # ragged
+        raise ValueError(f"{name} is no array: {error}") from None
+
+
 def _distribution(distribution, shape, fn):
     name = getattr(fn, "__name__", "the function")
-    if tuple(np.shape(distribution)) != shape:
-        raise ValueError(f"{name} returned a distribution of shape {tuple(np.shape(distribution))}, not {shape}")
-    return check_probabilities(distribution, f"the distribution {name} returned")
+    p = _as_array(distribution, f"the distribution {name} returned")
+    if p.shape != shape:
+        raise ValueError(f"{name} returned a distribution of shape {p.shape}, not {shape}")
+    return check_probabilities(p, f"the distribution {name} returned")
 
 
 def q1_results(dset_id, part, fn):
@@ -66,7 +79,7 @@ def q1_results(dset_id, part, fn):
     2: d = 100), print its final test loss, and draw its training curves and its distribution over the data."""
     train_data, test_data, ds = course_splits(_dataset(dset_id, "1d"))
     train_losses, test_losses, distribution = fn(train_data, test_data, ds.d, dset_id)
-    train, test = _losses(train_losses, test_losses, fn)
+    train, test = _checked_loss_curves(train_losses, test_losses, fn)
     p = _distribution(distribution, (ds.d,), fn)
     print(f"Final Test Loss: {test[-1]:.4f}")
     plot_losses(train, test, title=f"Q1({part}) Dataset {dset_id} Train Plot")
@@ -96,12 +109,12 @@ def q2_results(dset_id, part, fn):
         train_data, test_data = (x.reshape(len(x), *shape, 1).astype(np.uint8) for x in (train_data, test_data))
         train_losses, test_losses, samples = fn(train_data, test_data, shape, dset_id)
         out = samples
-        s = as_numpy(samples)
+        s = _as_array(samples, f"the samples {name} returned")
         if s.shape != (N_SAMPLES, *shape, 1) or not np.isin(s, (0, 1)).all():
             raise ValueError(f"{name} returned samples of shape {s.shape} with values {np.unique(s)[:5]}: the course "
                              f"wants {N_SAMPLES} binary images, shape ({N_SAMPLES}, {shape[0]}, {shape[1]}, 1), "
                              f"values 0 and 1")
-    train, test = _losses(train_losses, test_losses, fn)
+    train, test = _checked_loss_curves(train_losses, test_losses, fn)
     print(f"Final Test Loss: {test[-1]:.4f}")
     plot_losses(train, test, title=f"Q2({part}) Dataset {dset_id} Train Plot")
     if part == "a":
