@@ -167,6 +167,18 @@ def bench_log_prob(data, d, shape, rounds, batch=1000):
     return {"log_prob, examples/s": batch / seconds}
 
 
+def usable_device(parser, name):
+    """--device as a torch.device on which a tensor can be made here, or a usage error naming --device (before
+    any data are loaded): a CUDA device on a CPU-only machine fails here, not in torch after the data load."""
+    try:
+        device = torch.device(name)
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError, TypeError) as error:   # unknown type; absent device, driver or build
+        parser.error(f"--device {name} cannot be used here ({str(error).split('. ')[0][:200]}); use --device cpu, "
+                     f"or a device this machine has (cuda, cuda:0, ...)")
+    return device
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds, at least 1 (default %(default)s)")
@@ -180,7 +192,7 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     global DEVICE
-    DEVICE = torch.device(args.device)
+    DEVICE = usable_device(parser, args.device)
     torch.manual_seed(0)
     device = describe_device(DEVICE)
     results = {"device": device, "rounds": args.rounds, "hidden": HIDDEN, "batch": BATCH, "models": {}}
