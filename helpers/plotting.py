@@ -16,7 +16,7 @@ from matplotlib.ticker import MaxNLocator
 from torchvision.utils import make_grid
 
 from ._checks import as_floats, as_numpy, check_integer, check_probabilities
-from .models.made import masks_from_numbers, reachability
+from .models.made import reachability
 from .training import TrainingDiverged
 
 NLL_LABEL = "NLL (nats per dimension)"
@@ -68,7 +68,7 @@ def _legend_outside(ax, **kwargs):
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0, **kwargs)
 
 
-def _as_categories(data, d, name):
+def _as_category_array(data, d, name):
     """`data` as a 1-D integer array with values in [0, d − 1] (d None: any value >= 0)."""
     x = as_numpy(data)
     if x.ndim != 1 or len(x) == 0 or x.dtype.kind not in "iu":
@@ -253,7 +253,7 @@ def plot_1d_distribution(train_data, probs=None, d=None, title=None, save_path=N
             raise ValueError(f"d = {d} but the probabilities cover {len(next(iter(probs.values())))} categories")
     elif probs:
         d = len(next(iter(probs.values())))
-    x = _as_categories(train_data, d, "train_data")
+    x = _as_category_array(train_data, d, "train_data")
     if d is None:
         d = int(x.max()) + 1
         if d > MAX_CATEGORIES:   # a stray value, most likely: drawing up to it could take minutes, or all memory
@@ -287,7 +287,7 @@ def plot_mixture(train_data, model, title=None, save_path=None, data_label="trai
     _check_save_path(save_path)
     if not hasattr(model, "component_distributions"):
         raise TypeError(f"model must be a DiscretizedLogisticMixture, got {type(model).__name__}")
-    x = _as_categories(train_data, model.d, "train_data")
+    x = _as_category_array(train_data, model.d, "train_data")
     broken = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
     if broken:
         raise ValueError(f"the model's {', '.join(broken)} hold NaN or infinite values, which draw nothing (as after a "
@@ -487,6 +487,17 @@ def plot_made_connectivity(model, mask_id=0, title=None, save_path=None):
                           f"mask {mask_id}", save_path)
 
 
+def _dimension_reachability(model, mask_id):
+    """Which input dimension reaches which output dimension through the model's own masks (those it computes with,
+    not those its connectivity numbers promise): a bool (D, D) tensor, outputs by inputs, in data order. The masks
+    are between units, grouped by dimension in data order (in_units per input dimension, out_units per output)."""
+    reach = reachability([layer.masks[mask_id].cpu() for layer in model.layers])
+    if model.direct is not None:
+        reach |= model.direct.masks[mask_id].cpu().bool()
+    D = model.D
+    return reach.reshape(D, reach.shape[0] // D, D, reach.shape[1] // D).any(dim=3).any(dim=1)
+
+
 def plot_made_masks(model, mask_id=0, title=None, save_path=None):
     """The masks of a MADE as images (black: weight kept), one panel per layer, for models of any size.
 
@@ -494,11 +505,10 @@ def plot_made_masks(model, mask_id=0, title=None, save_path=None):
     their dimension in the ordering, which turns each mask into a staircase: a hidden unit numbered m
     reads the units numbered at most m below it, and the output at position r the units numbered
     below r. Then the direct connections, if the model has them. The last panel is the product of the
-    dimension-level masks (with the direct path), which input reaches which output, in ordering order:
-    strictly lower-triangular, the autoregressive property.
+    model's own masks (with the direct path), which input dimension reaches which output, in ordering order:
+    strictly lower-triangular, the autoregressive property, unless the masks break it.
     """
     _check_save_path(save_path)
-    numbers = [m.cpu() for m in model.numbers(mask_id)]   # model.numbers checks mask_id
     sort = [np.argsort(m.cpu().numpy(), kind="stable") for m in model.unit_numbers(mask_id)]
     layers = ["inputs"] + [f"hidden {l}" for l in range(1, len(sort) - 1)] + ["outputs"]
     names = ([f"{layers[0]}, by position in the ordering"] + [f"{name} units, by number" for name in layers[1:-1]]
@@ -508,9 +518,7 @@ def plot_made_masks(model, mask_id=0, title=None, save_path=None):
     if model.direct is not None:
         panels.append((model.direct.masks[mask_id].cpu().numpy()[sort[-1]][:, sort[0]], names[0], names[-1],
                        "inputs → outputs, direct"))
-    reach = reachability(masks_from_numbers(numbers))
-    if model.direct is not None:
-        reach |= masks_from_numbers(numbers[:1])[0].bool()
+    reach = _dimension_reachability(model, mask_id)
     order = model.orderings[mask_id].cpu()
     panels.append((reach[order][:, order].numpy(), "input dimensions, by position in the ordering",
                    "output dimensions, by position", "which inputs reach each output"))

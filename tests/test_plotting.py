@@ -409,3 +409,35 @@ def test_masks_are_staircases_and_their_product_strictly_lower_triangular(shown)
 def test_plot_mixture_refuses_another_model():
     with pytest.raises(TypeError, match="model must be a DiscretizedLogisticMixture, got MADE"):
         plotting.plot_mixture(DATA, small_made())
+
+
+def reachability_panel(shown):
+    return np.asarray([ax for ax in shown[-1].axes if ax.images][-1].images[0].get_array())
+
+
+@pytest.mark.parametrize("path", ["direct", "hidden"])
+def test_the_reachability_panel_is_computed_from_the_models_own_masks(path, shown):
+    """A model whose masks let a dimension see itself is drawn with that dimension on the diagonal, not as the
+    clean triangle its connectivity numbers promise."""
+    model = MADE((3, 3), 2, [20], ordering="random", seed=0, direct=path == "direct")
+    first = int(model.orderings[0][0])   # the dimension at position 1: every hidden unit reads it
+    with torch.no_grad():
+        if path == "direct":
+            model.direct.masks[0, first, first] = 1
+        else:
+            model.layers[-1].masks[0, first, 0] = 1   # its output reads hidden unit 0, which reads it
+    plotting.plot_made_masks(model)
+    reach = reachability_panel(shown)
+    assert reach[0, 0] == 1   # the first position's output sees its own input
+    assert not np.triu(reach, 1)[1:].any()   # every other output only earlier inputs
+
+
+def test_the_reachability_panel_groups_the_units_of_each_dimension(shown):
+    """d > 2: the masks are between units (d per dimension at the input and output); the panel is between dimensions."""
+    for encoding in ("one-hot", "ordinal"):
+        model = MADE((3,), 4, [16, 8], ordering="random", seed=3, direct=True, encoding=encoding)
+        plotting.plot_made_masks(model, mask_id=0)
+        numbers = model.numbers(0)
+        expected = reachability(masks_from_numbers(numbers)) | masks_from_numbers(numbers[:1])[0].bool()
+        order = model.orderings[0]
+        np.testing.assert_array_equal(reachability_panel(shown), expected[order][:, order].numpy())
