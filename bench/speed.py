@@ -31,7 +31,8 @@ from torch import nn
 
 from helpers.data import load_dataset
 from helpers.models import MADE
-from helpers.training import BatchLoader, describe_device, evaluate, train_epochs
+from helpers.devices import describe_device
+from helpers.training import BatchLoader, evaluate, train_epochs
 
 HIDDEN = [512, 512]
 BATCH = 128

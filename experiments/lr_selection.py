@@ -22,7 +22,8 @@ from pathlib import Path
 
 from helpers.data import load_dataset
 from helpers.models import MADE
-from helpers.training import describe_device, fit, seed
+from helpers.devices import describe_device
+from helpers.training import fit, seed
 from experiments.results_file import locked_update, read_json, refuse
 from experiments.seed_spread import ENTRIES, check_entries_and_threads
 

@@ -50,7 +50,8 @@ import torch
 from helpers.data import load_dataset
 from helpers.models import MADE
 from helpers.models.made import INITS
-from helpers.training import BatchLoader, default_device, describe_device, train_epochs
+from helpers.devices import default_device, describe_device
+from helpers.training import BatchLoader, train_epochs
 from experiments.results_file import locked_update, read_json, refuse as refuse_file, write_atomically
 
 HERE = Path(__file__).resolve().parent / "made_mnist"

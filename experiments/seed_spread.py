@@ -24,7 +24,8 @@ import torch
 
 from helpers.data import load_dataset
 from helpers.models import MADE
-from helpers.training import describe_device, fit, seed
+from helpers.devices import describe_device
+from helpers.training import fit, seed
 from experiments.results_file import locked_update, read_json
 
 RESULTS = Path(__file__).resolve().parent / "seed_spread" / "results.json"

@@ -16,7 +16,7 @@ from matplotlib.ticker import MaxNLocator
 from torchvision.utils import make_grid
 
 from ._checks import as_floats, as_numpy, check_integer, check_probabilities
-from .models.made import reachability
+from .models.masks import reachability
 from .training import TrainingDiverged
 
 NLL_LABEL = "NLL (nats per dimension)"

@@ -6,6 +6,7 @@ import itertools
 import math
 import random
 import sys
+import weakref
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -14,11 +15,7 @@ import torch
 from tqdm import tqdm
 
 from ._checks import check_integer, check_positive, check_seed, values_checked
-
-# Models with fewer parameters than this train on the CPU unless a device is given: their epochs are
-# too small to keep a GPU busy, so launch latency, synchronizations and state copies would dominate.
-SMALL_MODEL_PARAMETERS = 10_000
-
+from .devices import check_device, describe_device, model_device, training_device
 
 def seed(value=0):
     """Seed Python, numpy and torch (all devices) so that a run can be repeated."""
@@ -26,70 +23,6 @@ def seed(value=0):
     random.seed(value)
     np.random.seed(value)
     torch.manual_seed(value)
-
-
-def default_device():
-    """CUDA when present, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def training_device(model):
-    """The device `train_epochs` uses when given none, and why: CUDA when present, except for models
-    below SMALL_MODEL_PARAMETERS parameters, which stay on the CPU. Returns (device, reason or None)."""
-    device = default_device()
-    size = sum(p.numel() for p in model.parameters())
-    if device.type != "cpu" and size < SMALL_MODEL_PARAMETERS:
-        return torch.device("cpu"), (f"kept on the CPU: a model of {size} parameters (< {SMALL_MODEL_PARAMETERS}) "
-                                     f"trains faster there than on {device.type}; pass device= to override")
-    return device, None
-
-
-@contextlib.contextmanager
-def full_float32_precision():
-    """Within it, float32 matrix products are computed in full float32 precision, then the previous
-    setting (`torch.get_float32_matmul_precision()`) is restored.
-
-    With `torch.set_float32_matmul_precision("high")` (TF32 on NVIDIA GPUs, a common Colab line),
-    products of matrices keep only about 10 bits of their inputs, while vector products do not: two
-    computations that agree exactly in float32, such as MADE's plain and fast samplers, can then
-    differ. Compare them inside this context.
-    """
-    previous = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision("highest")
-    try:
-        yield
-    finally:
-        torch.set_float32_matmul_precision(previous)
-
-
-def _check_device(device, name="device"):
-    """`device` as a torch.device on which a tensor can be made here, or None (the automatic choice)."""
-    if device is None:
-        return None
-    present = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
-    try:
-        checked = torch.device(device)
-        if checked.type in present and not present[checked.type]():
-            raise RuntimeError(f"torch finds no {checked.type.upper()} device on this machine")
-        torch.empty(0, device=checked)   # fails here, not deep inside training, when the device is absent
-    except (RuntimeError, AssertionError, TypeError) as error:
-        reason = str(error).split(". ")[0][:200]
-        raise ValueError(f"{name}={device!r} cannot be used here ({reason}); pass {name}=None for the automatic "
-                         f"choice (CUDA when present, else the CPU) or {name}='cpu'") from None
-    return checked
-
-
-def _model_device(model):
-    """Where the model's parameters (or buffers) live; the CPU for a model with neither (a fixed baseline)."""
-    tensor = next(itertools.chain(model.parameters(), model.buffers()), None)
-    return torch.device("cpu") if tensor is None else tensor.device
-
-
-def describe_device(device):
-    device = torch.device(device)
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"{device.type} ({torch.get_num_threads()} threads)"
 
 
 class BatchLoader:
@@ -185,7 +118,7 @@ def evaluate(model, loader, device=None):
     """Mean of `model.loss` over the whole loader in eval mode, weighted by batch size (nats per dimension).
     Runs on `device`, by default where the model's parameters are (the CPU for a model without any)."""
     _check_loader(loader, "loader")
-    device = _check_device(device) or _model_device(model)
+    device = check_device(device) or model_device(model)
     model.eval()
     total, count = 0.0, 0
     with torch.no_grad():
@@ -225,9 +158,74 @@ def _check_optimizer(optimizer, model):
                          f"torch.optim.{type(optimizer).__name__}(model.parameters(), lr=...)")
 
 
-def _state(model, optimizer):
-    """Copies of the model's and optimizer's states, to restore after a divergence."""
-    return copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict())
+class EarlyStopping:
+    """The lowest validation loss so far and its epoch; training stops once `patience` epochs have passed
+    without a lower one (never, with patience None). `fit` and experiments/made_mnist.py both use it, the
+    latter starting from a checkpoint's best loss and epoch."""
+
+    def __init__(self, patience=None, best_loss=math.inf, best_epoch=0):
+        if patience is not None:
+            patience = check_integer(patience, "patience", 1, "epochs without improvement before stopping")
+        self.patience, self.best_loss, self.best_epoch = patience, best_loss, best_epoch
+
+    def update(self, epoch, loss):
+        """Record `epoch`'s validation loss; True when it is lower than every one before."""
+        if loss < self.best_loss:
+            self.best_loss, self.best_epoch = loss, epoch
+            return True
+        return False
+
+    def should_stop(self, epoch):
+        return self.patience is not None and epoch - self.best_epoch >= self.patience
+
+
+class Rollback:
+    """The last state of a model and its optimizer whose loss was seen finite, to go back to on a divergence.
+
+    `snapshot()` copies the present state; `keep(state, epoch)` marks a copy as seen finite (the state after
+    `epoch`, 0 before training); `restore_and_raise` puts it back and raises TrainingDiverged."""
+
+    def __init__(self, model, optimizer):
+        self.model, self.optimizer = model, optimizer
+        self.state, self.epoch = self.snapshot(), 0
+
+    def snapshot(self):
+        return copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.optimizer.state_dict())
+
+    def keep(self, state, epoch):
+        self.state, self.epoch = state, epoch
+
+    def restore_and_raise(self, what, hint, train_losses, valid_losses, epoch, batch=None):
+        self.model.load_state_dict(self.state[0])
+        self.optimizer.load_state_dict(self.state[1])
+        restored = f"after epoch {self.epoch}" if self.epoch else "before training"
+        raise TrainingDiverged(
+            f"{what}; {hint} (lr={self.optimizer.param_groups[0]['lr']}). The model is restored to its state "
+            f"{restored}, the last one whose loss was seen finite; the losses so far are on this exception "
+            f"(.train_losses, .valid_losses).", train_losses, valid_losses, epoch, batch)
+
+
+def _check_training(model, epochs, lr, optimizer, grad_clip, train_loader, valid_loader):
+    """The arguments of `train_epochs`, checked: the epochs, the optimizer (a fresh Adam for lr) and grad_clip."""
+    if not callable(getattr(model, "loss", None)):
+        raise TypeError(f"{type(model).__name__} has no loss(batch) method; train_epochs minimizes "
+                        f"model.loss(batch), the mean NLL of a batch")
+    if next(model.parameters(), None) is None:
+        raise ValueError(f"{type(model).__name__} has no parameters: there is nothing to train; "
+                         f"evaluate(model, loader) gives its loss")
+    epochs = check_integer(epochs, "epochs", 1, "passes over the training data")
+    if (optimizer is None) == (lr is None):
+        raise ValueError("pass either lr (for a fresh Adam) or optimizer (one of your own, with its own learning "
+                         "rate), not both" if optimizer is not None else "pass lr, the learning rate of Adam")
+    if grad_clip is not None:
+        grad_clip = check_positive(grad_clip, "grad_clip", "the largest gradient norm; None for no clipping")
+    _check_loader(train_loader, "train_loader")
+    _check_loader(valid_loader, "valid_loader")
+    if optimizer is None:
+        optimizer = torch.optim.Adam(model.parameters(), lr=_check_lr(lr, model))
+    else:
+        _check_optimizer(optimizer, model)
+    return epochs, optimizer, grad_clip
 
 
 def train_epochs(model, train_loader, valid_loader, epochs, lr=None, grad_clip=None, device=None, progress=True,
@@ -237,7 +235,8 @@ def train_epochs(model, train_loader, valid_loader, epochs, lr=None, grad_clip=N
     Returns `TrainingResult(train_losses, valid_losses)`: the training loss of every batch, and the
     loss on `valid_loader` before training and after each epoch (nats per dimension); with
     `valid_loader=None` nothing is evaluated. The loaders yield batches (a `BatchLoader`, a list of
-    tensors, a DataLoader), not the data itself.
+    tensors, a DataLoader), not the data itself. After each update it calls `model.next_mask()` when
+    the model has one (MADE's mask cycle).
 
     Runs on `device`; without one, on CUDA when present, except that models of fewer than
     SMALL_MODEL_PARAMETERS parameters stay on the CPU (said on the progress line). The model is moved
@@ -260,44 +259,17 @@ def train_epochs(model, train_loader, valid_loader, epochs, lr=None, grad_clip=N
     (pass it instead of `lr`), so its state can be restored from a checkpoint; `on_epoch_end(epoch,
     valid_loss)` is called after each epoch (1-based) and stops training early by returning True.
     """
-    if not callable(getattr(model, "loss", None)):
-        raise TypeError(f"{type(model).__name__} has no loss(batch) method; train_epochs minimizes "
-                        f"model.loss(batch), the mean NLL of a batch")
-    if next(model.parameters(), None) is None:
-        raise ValueError(f"{type(model).__name__} has no parameters: there is nothing to train; "
-                         f"evaluate(model, loader) gives its loss")
-    epochs = check_integer(epochs, "epochs", 1, "passes over the training data")
-    if (optimizer is None) == (lr is None):
-        raise ValueError("pass either lr (for a fresh Adam) or optimizer (one of your own, with its own learning "
-                         "rate), not both" if optimizer is not None else "pass lr, the learning rate of Adam")
-    if grad_clip is not None:
-        grad_clip = check_positive(grad_clip, "grad_clip", "the largest gradient norm; None for no clipping")
-    _check_loader(train_loader, "train_loader")
-    _check_loader(valid_loader, "valid_loader")
-    device = _check_device(device)
-    if optimizer is None:
-        optimizer = torch.optim.Adam(model.parameters(), lr=_check_lr(lr, model))
-    else:
-        _check_optimizer(optimizer, model)
+    epochs, optimizer, grad_clip = _check_training(model, epochs, lr, optimizer, grad_clip, train_loader,
+                                                   valid_loader)
+    device = check_device(device)
     device, why = (device, None) if device is not None else training_device(model)
     model.to(device)
     if progress:
         print(f"Training {type(model).__name__} on {describe_device(device)} for {epochs} epochs"
               + (f" ({why})" if why else ""))
-    check_every = 1 if device.type == "cpu" else 32   # batches between checks of the loss
     hint = "lower the learning rate" + (" or pass grad_clip" if grad_clip is None else f" or clip harder than {grad_clip}")
     train_losses, valid_losses = [], []
-    good, good_epoch = _state(model, optimizer), 0   # a state whose loss was seen finite (or the initial one)
-
-    def diverged(what, epoch, batch=None, losses=()):
-        bar.close()
-        model.load_state_dict(good[0])
-        optimizer.load_state_dict(good[1])
-        restored = f"after epoch {good_epoch}" if good_epoch else "before training"
-        raise TrainingDiverged(
-            f"{what}; {hint} (lr={optimizer.param_groups[0]['lr']}). The model is restored to its state {restored}, "
-            f"the last one whose loss was seen finite; the losses so far are on this exception "
-            f"(.train_losses, .valid_losses).", train_losses + list(losses), valid_losses, epoch, batch)
+    rollback = Rollback(model, optimizer)
 
     def validate(epoch):
         if valid_loader is not None:
@@ -306,54 +278,67 @@ def train_epochs(model, train_loader, valid_loader, epochs, lr=None, grad_clip=N
                 if epoch == 0:
                     raise FloatingPointError(f"the validation loss is {valid_losses[-1]} after epoch 0, before "
                                              f"training: the model gives some validation example zero probability")
-                diverged(f"the validation loss is {valid_losses.pop()} after epoch {epoch}", epoch)
+                bad = valid_losses.pop()
+                rollback.restore_and_raise(f"the validation loss is {bad} after epoch {epoch}", hint,
+                                           train_losses, valid_losses, epoch)
 
     validate(0)
-    bar = tqdm(total=epochs * len(train_loader), disable=not progress, file=sys.stdout,
-               mininterval=1.0, unit="batch", dynamic_ncols=True)
-    for epoch in range(1, epochs + 1):
-        start = good if good_epoch == epoch - 1 else _state(model, optimizer)   # judged by the first batch's loss
-        model.train()
-        epoch_losses, checked = [], 0  # losses kept on the device; those before `checked` are finite
-        for batch_number, (batch, was_checked) in enumerate(_batches(train_loader, device, model, "train_loader"), 1):
-            loss = _loss(model, batch, was_checked)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            optimizer.step()
-            epoch_losses.append(loss.detach())
-            bar.update()
-            if batch_number - checked < check_every and batch_number < len(train_loader):
-                continue
-            bad = torch.nonzero(~torch.isfinite(torch.stack(epoch_losses[checked:]))).flatten()
-            if len(bad):
-                first_bad = checked + int(bad[0]) + 1
-                if first_bad > 1:
-                    good, good_epoch = start, epoch - 1
-                diverged(f"the training loss became {float(epoch_losses[first_bad - 1])} at epoch {epoch}, batch "
-                         f"{first_bad}", epoch, first_bad, [float(v) for v in epoch_losses[:first_bad - 1]])
-            good, good_epoch = start, epoch - 1
-            checked = batch_number
-        epoch_losses = torch.stack(epoch_losses).cpu().numpy()
-        train_losses.extend(epoch_losses.tolist())
-        validate(epoch)
-        if valid_loader is not None:
-            good, good_epoch = _state(model, optimizer), epoch
-        valid_text = f", valid {valid_losses[-1]:.4f}" if valid_loader is not None else ""
-        bar.set_postfix_str(f"epoch {epoch}/{epochs}, train {epoch_losses.mean():.4f}{valid_text} nats/dim")
-        if on_epoch_end is not None and on_epoch_end(epoch, valid_losses[-1] if valid_losses else None):
-            break
-    if valid_loader is None:   # the last update is judged by nothing else: the final state's loss on its last batch
-        model.eval()
-        with torch.no_grad():
-            final_loss = float(_loss(model, batch, was_checked))
-        model.train()
-        if not math.isfinite(final_loss):
-            diverged(f"the loss of the final state (on the last training batch) is {final_loss} after epoch {epoch}",
-                     epoch)
-    bar.close()
+    with tqdm(total=epochs * len(train_loader), disable=not progress, file=sys.stdout, mininterval=1.0,
+              unit="batch", dynamic_ncols=True) as bar:
+        for epoch in range(1, epochs + 1):
+            losses, last = _train_one_epoch(model, train_loader, device, optimizer, grad_clip, epoch, rollback, hint,
+                                            train_losses, valid_losses, bar)
+            train_losses.extend(losses.tolist())
+            validate(epoch)
+            if valid_loader is not None:
+                rollback.keep(rollback.snapshot(), epoch)
+            valid_text = f", valid {valid_losses[-1]:.4f}" if valid_loader is not None else ""
+            bar.set_postfix_str(f"epoch {epoch}/{epochs}, train {losses.mean():.4f}{valid_text} nats/dim")
+            if on_epoch_end is not None and on_epoch_end(epoch, valid_losses[-1] if valid_losses else None):
+                break
+        if valid_loader is None:   # the last update is judged by nothing else: the final state's loss on its last batch
+            model.eval()
+            with torch.no_grad():
+                final_loss = float(_loss(model, *last))
+            model.train()
+            if not math.isfinite(final_loss):
+                rollback.restore_and_raise(f"the loss of the final state (on the last training batch) is {final_loss} "
+                                           f"after epoch {epoch}", hint, train_losses, valid_losses, epoch)
     return TrainingResult(np.array(train_losses), np.array(valid_losses))
+
+
+def _train_one_epoch(model, loader, device, optimizer, grad_clip, epoch, rollback, hint, train_losses, valid_losses,
+                     bar):
+    """One pass over the loader, an update per batch; returns the batches' losses (a numpy array) and the last
+    (batch, checked). Checks the losses every batch on the CPU, every 32 on a GPU (see `train_epochs`)."""
+    check_every = 1 if device.type == "cpu" else 32
+    start = rollback.state if rollback.epoch == epoch - 1 else rollback.snapshot()   # judged by the first batch's loss
+    model.train()
+    losses, checked = [], 0   # kept on the device; those before `checked` are finite
+    for batch_number, (batch, was_checked) in enumerate(_batches(loader, device, model, "train_loader"), 1):
+        loss = _loss(model, batch, was_checked)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        if callable(getattr(model, "next_mask", None)):   # MADE's mask cycle: the next mask after each update
+            model.next_mask()
+        losses.append(loss.detach())
+        bar.update()
+        if batch_number - checked < check_every and batch_number < len(loader):
+            continue
+        bad = torch.nonzero(~torch.isfinite(torch.stack(losses[checked:]))).flatten()
+        if len(bad):
+            first_bad = checked + int(bad[0]) + 1
+            if first_bad > 1:
+                rollback.keep(start, epoch - 1)
+            rollback.restore_and_raise(
+                f"the training loss became {float(losses[first_bad - 1])} at epoch {epoch}, batch {first_bad}", hint,
+                train_losses + [float(v) for v in losses[:first_bad - 1]], valid_losses, epoch, first_bad)
+        rollback.keep(start, epoch - 1)
+        checked = batch_number
+    return torch.stack(losses).cpu().numpy(), (batch, was_checked)
 
 
 def _loader(data, split, batch_size, **kwargs):
@@ -387,12 +372,12 @@ def fit(model, dataset, epochs, lr, batch_size=128, grad_clip=None, loader_seed=
     valid = _loader(dataset.valid, "valid", max(batch_size, 1000))
     test_loader = _loader(dataset.test, "test", max(batch_size, 1000)) if test else None
     initial = copy.deepcopy(model.state_dict()) if refit else None
-    best = dict(loss=math.inf, epoch=0, state=None)
+    stopping, best_state = EarlyStopping(patience), {}
 
     def keep_best(epoch, valid_loss):
-        if valid_loss < best["loss"]:
-            best.update(loss=valid_loss, epoch=epoch, state=copy.deepcopy(model.state_dict()) if patience else None)
-        return patience is not None and epoch - best["epoch"] >= patience
+        if stopping.update(epoch, valid_loss) and patience is not None:
+            best_state["model"] = copy.deepcopy(model.state_dict())
+        return stopping.should_stop(epoch)
 
     result = train_epochs(model, train, valid, epochs, lr, grad_clip=grad_clip, progress=verbose,
                           on_epoch_end=keep_best)
@@ -400,12 +385,12 @@ def fit(model, dataset, epochs, lr, batch_size=128, grad_clip=None, loader_seed=
     if patience is None:
         best_epoch = trained
         say(f"Validation loss {result.valid_losses[-1]:.4f} nats per dimension after {trained} epochs "
-            f"(lowest {best['loss']:.4f}, at epoch {best['epoch']})")
+            f"(lowest {stopping.best_loss:.4f}, at epoch {stopping.best_epoch})")
     else:
-        best_epoch = best["epoch"]
-        model.load_state_dict(best["state"])
+        best_epoch = stopping.best_epoch
+        model.load_state_dict(best_state["model"])
         stop = f"stopped after {trained}, {patience} without improvement" if trained < epochs else f"ran all {epochs}"
-        say(f"Best validation loss {best['loss']:.4f} nats per dimension at epoch {best_epoch} ({stop}); "
+        say(f"Best validation loss {stopping.best_loss:.4f} nats per dimension at epoch {best_epoch} ({stop}); "
             f"kept that state")
     if refit:
         model.load_state_dict(initial)
@@ -448,12 +433,18 @@ def select(make_model, dataset, grid, **fit_args):
     combinations = [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
     if not combinations:
         raise ValueError("grid must give at least one value for each setting, e.g. {'lr': [0.01, 0.1]}")
-    scores = []
+    scores, made = [], weakref.WeakSet()   # the models make_model returned: each setting needs a fresh one
     for setting in combinations:
         seed(0)
         text = ", ".join(f"{k}={v}" for k, v in setting.items())
+        model = make_model()
+        if model in made:
+            raise ValueError(f"make_model returned the same {type(model).__name__} it returned for an earlier setting, "
+                             f"so {text} would start from the weights that setting left: build a fresh model inside "
+                             f"it, e.g. select(lambda: MADE(...), ...), not select(lambda: model, ...)")
+        made.add(model)
         try:
-            result = fit(make_model(), dataset, **fit_args, **setting, test=False, verbose=False)
+            result = fit(model, dataset, **fit_args, **setting, test=False, verbose=False)
         except TrainingDiverged as error:   # one bad setting must not cost the completed fits
             scores.append(math.inf)
             print(f"{text}: diverged at epoch {error.epoch}, counted as infinitely bad ({str(error).split(';')[0]})")

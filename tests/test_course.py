@@ -115,9 +115,6 @@ def test_q1_results_names_a_list_of_tensors_of_the_wrong_length():
         course.q1_results(1, "a", answer)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 44 item 15: the tolerance (1e-3) is helpers/_checks.check_probabilities', "
-                                       "shared with the plots; tighten it there (1e-3 lets a sum of 1.0009 through), "
-                                       "then remove this mark")
 def test_q1_results_refuses_a_distribution_that_sums_to_1_0009():
     def answer(train_data, test_data, d, dset_id):
         p = np.full(d, 1 / d)

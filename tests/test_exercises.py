@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from helpers import exercises
 from helpers.exercises import EXERCISES, ExerciseFailed
+from helpers.models.sampling import draw_categories
 
 
 def check(name):
@@ -230,7 +231,7 @@ def bernoulli_where_with_a_nan_gradient(logits, x):
 def sampler_ignoring_the_ordering(model, u, mask_id, given, known):
     x = torch.zeros(u.shape, dtype=torch.long)
     for dim in range(model.D):
-        x[:, dim] = model._categories(model(x, mask_id)[:, dim], u[:, dim])
+        x[:, dim] = draw_categories(model(x, mask_id)[:, dim], u[:, dim])
     return x
 
 
@@ -245,7 +246,7 @@ def sampler_ignoring_given(model, u, mask_id, given, known):
 def sampler_of_mask_0(model, u, mask_id, given, known):
     x = torch.zeros(u.shape, dtype=torch.long)
     for dim in model.orderings[0].tolist():   # and model(x): mask 0 in eval mode, whatever mask_id
-        x[:, dim] = given[:, dim] if known[dim] else model._categories(model(x)[:, dim], u[:, dim])
+        x[:, dim] = given[:, dim] if known[dim] else draw_categories(model(x)[:, dim], u[:, dim])
     return x
 
 
@@ -507,9 +508,9 @@ def test_the_package_function_passes_but_is_named_as_not_the_learners(name, caps
 
 
 def test_a_check_run_before_the_learners_cell_says_it_checked_the_package_function(capsys):
-    from helpers.models.made import connectivity_numbers   # as notebook 3 imports it, before its stubs
+    from helpers.models.masks import connectivity_numbers   # as notebook 3 imports it, before its stubs
     exercises.check_connectivity_numbers(connectivity_numbers)
-    assert "the package's own helpers.models.made.connectivity_numbers, not yours" in capsys.readouterr().out
+    assert "the package's own helpers.models.masks.connectivity_numbers, not yours" in capsys.readouterr().out
 
 
 # --- bad input: a clear message naming the exercise and its signature; the notebook's state unharmed ----------

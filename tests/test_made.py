@@ -8,8 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers.models.made import MADE, connectivity_numbers, dependencies, masks_from_numbers, reachability
-from helpers.training import full_float32_precision, seed
+from helpers.models.made import MADE
+from helpers.models.masks import connectivity_numbers, dependencies, masks_from_numbers, reachability
+from helpers.devices import full_float32_precision
+from helpers.training import seed
 
 
 @pytest.fixture(autouse=True)
@@ -189,7 +191,7 @@ def test_direct_connections_are_a_strict_masked_linear_path():
 
 def test_ordinal_encoding_is_a_thermometer_code():
     model = MADE((2,), 4, [8], encoding="ordinal")
-    h = model._encode(torch.tensor([[0, 3], [2, 1]]))
+    h = model.encode(torch.tensor([[0, 3], [2, 1]]))
     assert h.tolist() == [[0, 0, 0, 1, 1, 1], [1, 1, 0, 1, 0, 0]]
     assert model.layers[0].in_features == 2 * 3 and model.layers[-1].out_features == 2 * 4
 
@@ -413,6 +415,7 @@ def test_training_cycles_masks_and_eval_uses_the_mixture():
     for _ in range(8):
         used.append(model.mask_id)
         assert torch.allclose(model.loss(x), -mask_log_prob(model, x, used[-1]).mean() / 4)
+        model.next_mask()
     assert used == [0, 0, 1, 1, 2, 2, 0, 0]
     assert model.mask_id == 1                        # 8 steps: advanced 4 times around 3 masks
     model.eval()
@@ -430,12 +433,26 @@ def test_saved_and_loaded_model_continues_with_the_same_mask(tmp_path):
         opt.zero_grad()
         model.loss(x).backward()
         opt.step()
+        model.next_mask()
     torch.save(model.state_dict(), tmp_path / "model.pt")
     loaded = MADE(**kwargs)
     loaded.load_state_dict(torch.load(tmp_path / "model.pt"))
     assert loaded.steps == 5 and loaded.mask_id == model.mask_id == 2
     for _ in range(3):
         assert torch.equal(loaded.loss(x), model.loss(x)) and loaded.mask_id == model.mask_id
+        model.next_mask(), loaded.next_mask()
+
+
+def test_computing_the_loss_leaves_the_mask_cycle_where_it_is():
+    """The mask moves on in next_mask, which the training loop calls after an update, never as a side effect of
+    computing a loss (a loss computed twice, for a check or a plot, must not skip a mask)."""
+    model = MADE((4,), 3, [16], num_masks=3)
+    x = torch.randint(0, 3, (10, 4))
+    for _ in range(4):
+        model.loss(x)
+    assert model.steps == 0 and model.mask_id == 0
+    model.next_mask()
+    assert model.steps == 1 and model.mask_id == 1
 
 
 def test_bad_input_to_loss_does_not_advance_the_mask_cycle():
@@ -454,6 +471,7 @@ def test_training_fits_a_small_dataset():
         opt.zero_grad()
         model.loss(data).backward()
         opt.step()
+        model.next_mask()
     model.eval()
     assert model.loss(data).item() < 0.15            # near log(2)/6 = 0.116: the first dimension is a coin flip
 
@@ -576,7 +594,7 @@ def test_orthogonal_init_gives_orthonormal_weights_zero_biases_and_leaves_the_de
     assert all(torch.equal(a, b) for a, b in zip(default.parameters(), named.parameters()))
     seed(0)
     orthogonal = MADE((28, 28), 2, [50], direct=True, init="orthogonal")
-    for layer in orthogonal._masked_layers():
+    for layer in orthogonal.masked_layers():
         w = layer.weight.double()
         small = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w   # the shorter side is orthonormal
         assert torch.allclose(small, torch.eye(min(w.shape), dtype=torch.float64), atol=1e-5)

@@ -8,7 +8,7 @@ from matplotlib.collections import LineCollection
 
 from helpers import plotting
 from helpers.models import MADE, DiscretizedLogisticMixture
-from helpers.models.made import masks_from_numbers, reachability
+from helpers.models.masks import masks_from_numbers, reachability
 from helpers.training import BatchLoader, TrainingDiverged, TrainingResult, train_epochs
 from test_download import files_under
 

@@ -6,11 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import training
+from helpers import devices
 from helpers.data import Dataset
 from helpers.models import MADE, Histogram
-from helpers.training import (BatchLoader, TrainingDiverged, _batches, _loss, evaluate, fit, full_float32_precision,
-                              seed, select, train_epochs, training_device)
+from helpers.devices import full_float32_precision, training_device
+from helpers.training import (BatchLoader, EarlyStopping, TrainingDiverged, _batches, _loss, evaluate, fit, seed, select,
+                              train_epochs)
 
 
 class Categorical(nn.Module):
@@ -320,6 +321,24 @@ def test_select_counts_a_diverged_setting_as_infinitely_bad_and_keeps_the_others
         select(lambda: BlowsUp(5), ds, {"lr": [1.0, 2.0]}, epochs=5, batch_size=100)
 
 
+def test_select_refuses_a_factory_that_returns_a_model_it_returned_before():
+    """`lambda: model` would train each setting from the weights the last one left: the same rate listed twice
+    scored differently (issue 44, item 4)."""
+    model = Categorical(5)
+    with pytest.raises(ValueError, match=r"make_model returned the same Categorical .* build a fresh model inside it"):
+        select(lambda: model, _dataset(), {"lr": [0.1, 0.1]}, epochs=2, batch_size=100)
+
+
+def test_early_stopping_keeps_the_lowest_loss_and_stops_after_patience_epochs_without_one():
+    stopping = EarlyStopping(patience=2)
+    improved = [stopping.update(epoch, loss) for epoch, loss in enumerate([3.0, 2.0, 2.0, 2.5], 1)]
+    assert improved == [True, True, False, False] and (stopping.best_epoch, stopping.best_loss) == (2, 2.0)
+    assert not stopping.should_stop(3) and stopping.should_stop(4)
+    resumed = EarlyStopping(patience=3, best_loss=1.0, best_epoch=10)   # from a checkpoint
+    assert not resumed.update(11, 1.5) and not resumed.should_stop(12) and resumed.should_stop(13)
+    assert not EarlyStopping().should_stop(1000)   # no patience: never stops
+
+
 def test_small_models_train_on_the_cpu_even_when_cuda_is_present(monkeypatch, capsys):
     with monkeypatch.context() as patch:
         patch.setattr(torch.cuda, "is_available", lambda: True)      # emulates a GPU machine
@@ -327,8 +346,8 @@ def test_small_models_train_on_the_cpu_even_when_cuda_is_present(monkeypatch, ca
         device, reason = training_device(MADE((28, 28), 2, [512, 512]))
         assert device.type == "cuda" and reason is None
     assert training_device(MADE((28, 28), 2, [512, 512])) == (torch.device("cpu"), None)
-    # A whole run, with CUDA present for helpers.training only (torch's Adam asks CUDA itself when told it is there).
-    monkeypatch.setattr(training, "default_device", lambda: torch.device("cuda"))
+    # A whole run, with CUDA present for helpers.devices only (torch's Adam asks CUDA itself when told it is there).
+    monkeypatch.setattr(devices, "default_device", lambda: torch.device("cuda"))
     model = Categorical(5)
     train_epochs(model, BatchLoader(_data(100), 10), None, 1, 0.01)
     out = capsys.readouterr().out

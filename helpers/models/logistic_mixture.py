@@ -24,6 +24,31 @@ from .univariate import UnivariateDistribution
 LOG_SCALE_MIN, LOG_SCALE_MAX = -30.0, 30.0
 
 
+def weighted_component_log_probs(x, logits, means, log_scales, d):
+    """log π_i + log p_i(x) for each component i, shape (*x.shape, n_components), as
+    DiscretizedLogisticMixture's docstring says, for a long tensor x of categories in [0, d − 1] and the parameters (n_components,).
+
+    Where the parameters' dtype cannot hold every category exactly (d − 1 > 2**24 in float32: 2**24 + 1
+    would be read as 2**24, so neighbours would share one probability), the terms are computed in
+    float64 and returned in the parameters' dtype."""
+    if means.dtype != torch.float64 and d - 1 > 2 / torch.finfo(means.dtype).eps:
+        return weighted_component_log_probs(
+            x, logits.double(), means.double(), log_scales.double(), d).to(means.dtype)
+    inv_scales = torch.exp(-log_scales.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX))
+    centered = x.to(means.dtype).unsqueeze(-1) - means  # (..., n_components)
+    upper = (centered + 0.5) * inv_scales
+    lower = (centered - 0.5) * inv_scales
+    # log(1 − e^(−1/s)) via expm1: accurate for components much wider than a bin (1/s → 0), where
+    # the log is very negative; for narrow ones it is ≈ 0, off by less than float precision.
+    log_width = torch.log(-torch.expm1(-inv_scales))
+    first = (x == 0).unsqueeze(-1)
+    last = (x == d - 1).unsqueeze(-1)
+    log_bin = (torch.where(last, 0.0, F.logsigmoid(upper))
+               + torch.where(first, 0.0, F.logsigmoid(-lower))
+               + torch.where(first | last, 0.0, log_width))
+    return logits.log_softmax(dim=-1) + log_bin
+
+
 class DiscretizedLogisticMixture(UnivariateDistribution):
     """Mixture of n_components discretized logistics over d categories.
 
@@ -45,15 +70,14 @@ class DiscretizedLogisticMixture(UnivariateDistribution):
     p(0) = σ(u) and p(d − 1) = 1 − σ(l) = σ(−l). Components combine with logsumexp over
     log π_i + log p_i(x).
 
-    weighted_component_log_probs: a function with the signature of
-        `DiscretizedLogisticMixture.weighted_component_log_probs` to use in its place (the exercise
-        notebooks plug the learner's in); None: the package's.
+    weighted_component_log_probs: a function with the signature of the module's `weighted_component_log_probs`
+        to use in its place, as every model takes a learner's function (a keyword argument defaulting to the
+        package's).
     """
 
-    def __init__(self, d, n_components=4, weighted_component_log_probs=None):
+    def __init__(self, d, n_components=4, weighted_component_log_probs=weighted_component_log_probs):
         super().__init__()
-        if weighted_component_log_probs is not None:
-            self.weighted_component_log_probs = weighted_component_log_probs
+        self.weighted_component_log_probs = weighted_component_log_probs
         self.d = check_integer(d, "d", 2, "the number of categories")
         self.n_components = k = check_integer(n_components, "n_components", 1, "the number of mixture components")
         self.logits = nn.Parameter(torch.zeros(k))
@@ -77,28 +101,3 @@ class DiscretizedLogisticMixture(UnivariateDistribution):
     def _weighted_component_log_probs(self, x):
         x = as_categories(x, self.d).to(self.means.device)
         return self.weighted_component_log_probs(x, self.logits, self.means, self.log_scales, self.d)
-
-    @staticmethod
-    def weighted_component_log_probs(x, logits, means, log_scales, d):
-        """log π_i + log p_i(x) for each component i, shape (*x.shape, n_components), as the class docstring
-        says, for a long tensor x of categories in [0, d − 1] and the parameters (n_components,).
-
-        Where the parameters' dtype cannot hold every category exactly (d − 1 > 2**24 in float32: 2**24 + 1
-        would be read as 2**24, so neighbours would share one probability), the terms are computed in
-        float64 and returned in the parameters' dtype."""
-        if means.dtype != torch.float64 and d - 1 > 2 / torch.finfo(means.dtype).eps:
-            return DiscretizedLogisticMixture.weighted_component_log_probs(
-                x, logits.double(), means.double(), log_scales.double(), d).to(means.dtype)
-        inv_scales = torch.exp(-log_scales.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX))
-        centered = x.to(means.dtype).unsqueeze(-1) - means  # (..., n_components)
-        upper = (centered + 0.5) * inv_scales
-        lower = (centered - 0.5) * inv_scales
-        # log(1 − e^(−1/s)) via expm1: accurate for components much wider than a bin (1/s → 0), where
-        # the log is very negative; for narrow ones it is ≈ 0, off by less than float precision.
-        log_width = torch.log(-torch.expm1(-inv_scales))
-        first = (x == 0).unsqueeze(-1)
-        last = (x == d - 1).unsqueeze(-1)
-        log_bin = (torch.where(last, 0.0, F.logsigmoid(upper))
-                   + torch.where(first, 0.0, F.logsigmoid(-lower))
-                   + torch.where(first | last, 0.0, log_width))
-        return logits.log_softmax(dim=-1) + log_bin
