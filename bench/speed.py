@@ -19,6 +19,7 @@ bench/results.json.
 
     python bench/speed.py [--rounds 5] [--threads N] [--device cpu|cuda]
 """
+
 import argparse
 import json
 import statistics
@@ -30,8 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from helpers.data import load_dataset
-from helpers.models import MADE
 from helpers.devices import describe_device
+from helpers.models import MADE
 from helpers.training import BatchLoader, evaluate, train_epochs
 
 HIDDEN = [512, 512]
@@ -73,11 +74,11 @@ def _step(model, optimizer, batch):
     optimizer.step()
 
 
-DEVICE = torch.device("cpu")   # where every benchmark runs: set by --device
+DEVICE = torch.device("cpu")  # where every benchmark runs: set by --device
 
 
 def _sync():
-    if DEVICE.type == "cuda":   # kernels run asynchronously: wait for them before reading the clock
+    if DEVICE.type == "cuda":  # kernels run asynchronously: wait for them before reading the clock
         torch.cuda.synchronize(DEVICE)
 
 
@@ -100,8 +101,9 @@ def bench_training(data, d, shape, rounds, steps=40):
     made = MADE(shape, d, HIDDEN).to(DEVICE)
     models = {
         "MADE": made,
-        "masked MLP": MaskedMLP([units, *HIDDEN, units], d, D,
-                                masks=[layer.masks[0] for layer in made.layers]).to(DEVICE),
+        "masked MLP": MaskedMLP(
+            [units, *HIDDEN, units], d, D, masks=[layer.masks[0] for layer in made.layers]
+        ).to(DEVICE),
         "unmasked MLP": MaskedMLP([units, *HIDDEN, units], d, D).to(DEVICE),
     }
     optimizers = {k: torch.optim.Adam(m.parameters(), 1e-3) for k, m in models.items()}
@@ -110,7 +112,7 @@ def bench_training(data, d, shape, rounds, steps=40):
     for _ in range(rounds):
         for k, m in models.items():
             _step(m, optimizers[k], batch)  # warm-up
-            times[k].append(_time(lambda: _step(m, optimizers[k], batch), steps))
+            times[k].append(_time(lambda m=m, k=k: _step(m, optimizers[k], batch), steps))
     return {
         "train steps/s, MADE": 1 / statistics.median(times["MADE"]),
         "train steps/s, masked MLP": 1 / statistics.median(times["masked MLP"]),
@@ -126,8 +128,10 @@ def bench_epoch(data, d, shape, rounds):
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
     train, test = BatchLoader(data.train, BATCH, shuffle=True), BatchLoader(data.test, 1000)
     order = torch.randperm(len(data.train))
-    train_batches = [torch.as_tensor(data.train)[order[i:i + BATCH]].long().to(DEVICE)
-                     for i in range(0, len(order), BATCH)]
+    train_batches = [
+        torch.as_tensor(data.train)[order[i : i + BATCH]].long().to(DEVICE)
+        for i in range(0, len(order), BATCH)
+    ]
     test_batches = [b.long().to(DEVICE) for b in test]
 
     def pure():
@@ -138,15 +142,19 @@ def bench_epoch(data, d, shape, rounds):
         evaluate(model, test_batches)
 
     def full():
-        train_epochs(model, train, test, epochs=1, lr=None, optimizer=optimizer, progress=False, device=DEVICE)
+        train_epochs(
+            model, train, test, epochs=1, lr=None, optimizer=optimizer, progress=False, device=DEVICE
+        )
 
     times = {"full": [], "pure": []}
     for _ in range(rounds):
         times["full"].append(_time(full))
         times["pure"].append(_time(pure))
-    return {"train_epochs epoch, s": statistics.median(times["full"]),
-            "pure compute of that epoch, s": statistics.median(times["pure"]),
-            "epoch / pure compute": _median_ratio(times, "full", "pure")}
+    return {
+        "train_epochs epoch, s": statistics.median(times["full"]),
+        "pure compute of that epoch, s": statistics.median(times["pure"]),
+        "epoch / pure compute": _median_ratio(times, "full", "pure"),
+    }
 
 
 def bench_sampling(d, shape, rounds, n=100):
@@ -154,10 +162,12 @@ def bench_sampling(d, shape, rounds, n=100):
     times = {"fast": [], "plain": []}
     for _ in range(rounds):
         for method in times:
-            times[method].append(_time(lambda: model.sample(n, method=method)))
-    return {f"sample {n}, fast, s": statistics.median(times["fast"]),
-            f"sample {n}, plain, s": statistics.median(times["plain"]),
-            "plain / fast sampling": _median_ratio(times, "plain", "fast")}
+            times[method].append(_time(lambda method=method: model.sample(n, method=method)))
+    return {
+        f"sample {n}, fast, s": statistics.median(times["fast"]),
+        f"sample {n}, plain, s": statistics.median(times["plain"]),
+        "plain / fast sampling": _median_ratio(times, "plain", "fast"),
+    }
 
 
 def bench_log_prob(data, d, shape, rounds, batch=1000):
@@ -174,19 +184,23 @@ def usable_device(parser, name):
     try:
         device = torch.device(name)
         torch.empty(0, device=device)
-    except (RuntimeError, AssertionError, TypeError) as error:   # unknown type; absent device, driver or build
-        parser.error(f"--device {name} cannot be used here ({str(error).split('. ')[0][:200]}); use --device cpu, "
-                     f"or a device this machine has (cuda, cuda:0, ...)")
+    except (RuntimeError, AssertionError, TypeError) as error:  # unknown type; absent device, driver or build
+        parser.error(
+            f"--device {name} cannot be used here ({str(error).split('. ')[0][:200]}); use --device cpu, "
+            f"or a device this machine has (cuda, cuda:0, ...)"
+        )
     return device
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds, at least 1 (default %(default)s)")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="timed rounds, at least 1 (default %(default)s)"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--device", default="cpu", help="where every benchmark runs (default: cpu)")
     args = parser.parse_args()
-    if args.rounds < 1:   # checked before the data load: a median of no rounds fails only after it
+    if args.rounds < 1:  # checked before the data load: a median of no rounds fails only after it
         parser.error(f"--rounds must be at least 1 (each ratio is a median over rounds), got {args.rounds}")
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
@@ -197,7 +211,10 @@ def main():
     torch.manual_seed(0)
     device = describe_device(DEVICE)
     results = {"device": device, "rounds": args.rounds, "hidden": HIDDEN, "batch": BATCH, "models": {}}
-    for name, dataset, d, shape in (("MNIST, D=784, d=2", "mnist", 2, (28, 28)), ("2D, d=200 one-hot", "hinton", 200, (2,))):
+    for name, dataset, d, shape in (
+        ("MNIST, D=784, d=2", "mnist", 2, (28, 28)),
+        ("2D, d=200 one-hot", "hinton", 200, (2,)),
+    ):
         data = load_dataset(dataset)
         row = {}
         row.update(bench_training(data, d, shape, args.rounds))

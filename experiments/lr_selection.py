@@ -15,20 +15,21 @@ checked, before any training: a candidate recorded with the script's settings is
 interruption goes on where it stopped), and an entry whose candidates were trained with another model, patience or
 cap is refused rather than extended, since its rates would then be compared across different models.
 """
+
 import argparse
 import json
 import time
 from pathlib import Path
 
-from helpers.data import load_dataset
-from helpers.models import MADE
-from helpers.devices import describe_device
-from helpers.training import fit, seed
 from experiments.results_file import locked_update, read_json, refuse
 from experiments.seed_spread import ENTRIES, check_entries_and_threads
+from helpers.data import load_dataset
+from helpers.devices import describe_device
+from helpers.models import MADE
+from helpers.training import fit, seed
 
 RESULTS = Path(__file__).resolve().parent / "lr_selection" / "results.json"
-GRIDS = {"mnist": dict(lrs=[5e-4, 1e-3, 2e-3, 5e-3], epochs=80)}   # entry: learning rates, cap on epochs
+GRIDS = {"mnist": dict(lrs=[5e-4, 1e-3, 2e-3, 5e-3], epochs=80)}  # entry: learning rates, cap on epochs
 
 
 def read_results():
@@ -37,7 +38,9 @@ def read_results():
     for entry, candidates in results.items():
         for lr, record in candidates.items():
             if not isinstance(record, dict):
-                refuse(RESULTS, f"has {entry!r}[{lr!r}] = {record!r:.80}, not a candidate's record (an object)")
+                refuse(
+                    RESULTS, f"has {entry!r}[{lr!r}] = {record!r:.80}, not a candidate's record (an object)"
+                )
     return results
 
 
@@ -46,27 +49,32 @@ def settings(entry):
     (the fit's without the learning rate, which varies, and with the grid's cap on epochs)."""
     _, model_args, fit_args, _ = ENTRIES[entry]
     fit_args = {k: v for k, v in fit_args.items() if k != "lr"} | dict(epochs=GRIDS[entry]["epochs"])
-    return json.loads(json.dumps(dict(model=model_args, fit=fit_args)))   # as the file holds them
+    return json.loads(json.dumps(dict(model=model_args, fit=fit_args)))  # as the file holds them
 
 
 def check_settings(entry, candidates):
     """Refuse to add a candidate beside recorded ones trained with other settings: the rates would be compared
     across different models, patiences or caps."""
     now = settings(entry)
-    other = {lr: {k: record.get(k) for k in now} for lr, record in candidates.items()
-             if {k: record.get(k) for k in now} != now}
+    other = {
+        lr: {k: record.get(k) for k in now}
+        for lr, record in candidates.items()
+        if {k: record.get(k) for k in now} != now
+    }
     if other:
         (recorded, *_) = other.values()
-        raise SystemExit(f"{RESULTS} records {entry!r} candidates {sorted(other)} with {recorded}, but the script now "
-                         f"sets {now}: a new candidate would be chosen against them across different settings. Delete "
-                         f"the entry from the file to run its grid again with the new settings, or restore the old "
-                         f"ones in ENTRIES and GRIDS")
+        raise SystemExit(
+            f"{RESULTS} records {entry!r} candidates {sorted(other)} with {recorded}, but the script now "
+            f"sets {now}: a new candidate would be chosen against them across different settings. Delete "
+            f"the entry from the file to run its grid again with the new settings, or restore the old "
+            f"ones in ENTRIES and GRIDS"
+        )
 
 
 def run(entry, lr):
     """Train one candidate and record it, unless it is recorded with the same settings (then it is skipped)."""
     recorded = read_results().get(entry, {})
-    check_settings(entry, recorded)   # before any data are loaded or models trained
+    check_settings(entry, recorded)  # before any data are loaded or models trained
     if repr(lr) in recorded:
         print(f"{entry}, lr={lr}: recorded with the same settings, skipped", flush=True)
         return
@@ -77,26 +85,36 @@ def run(entry, lr):
     model = MADE(ds.shape, ds.d, **model_args)
     start = time.perf_counter()
     result = fit(model, ds, lr=lr, test=False, verbose=False, **fit_args)
-    record = dict(model=model_args, fit=fit_args, valid_losses=result.valid_losses.tolist(),
-                  best_epoch=result.best_epoch, best_valid_loss=float(result.valid_losses[result.best_epoch]),
-                  epochs_run=len(result.valid_losses) - 1, seconds=round(time.perf_counter() - start, 1),
-                  device=describe_device(next(model.parameters()).device))
-    with locked_update(RESULTS, read_results) as results:   # another candidate's run may be writing
+    record = dict(
+        model=model_args,
+        fit=fit_args,
+        valid_losses=result.valid_losses.tolist(),
+        best_epoch=result.best_epoch,
+        best_valid_loss=float(result.valid_losses[result.best_epoch]),
+        epochs_run=len(result.valid_losses) - 1,
+        seconds=round(time.perf_counter() - start, 1),
+        device=describe_device(next(model.parameters()).device),
+    )
+    with locked_update(RESULTS, read_results) as results:  # another candidate's run may be writing
         check_settings(entry, results.setdefault(entry, {}))
         results[entry][repr(lr)] = record
-    print(f"{entry}, lr={lr}: best validation loss {record['best_valid_loss']:.4f} nats per dimension at epoch "
-          f"{record['best_epoch']} of {record['epochs_run']} run (cap {fit_args['epochs']}), {record['seconds']:.0f} s",
-          flush=True)
+    print(
+        f"{entry}, lr={lr}: best validation loss {record['best_valid_loss']:.4f} nats per dimension at epoch "
+        f"{record['best_epoch']} of {record['epochs_run']} run (cap {fit_args['epochs']}), {record['seconds']:.0f} s",
+        flush=True,
+    )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("entries", nargs="*", metavar="ENTRY", help=f"some of {list(GRIDS)} (default: all)")
     parser.add_argument("--lr", type=float, action="append", help="only these learning rates of the grid")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
+    )
     args = parser.parse_args()
     check_entries_and_threads(parser, args, GRIDS)
-    read_results()   # a damaged results file stops us here, before any training
+    read_results()  # a damaged results file stops us here, before any training
     for entry in args.entries or GRIDS:
         lrs = [lr for lr in GRIDS[entry]["lrs"] if args.lr is None or lr in args.lr]
         if not lrs:

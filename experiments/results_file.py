@@ -1,5 +1,6 @@
 """The results files of the experiment scripts: each write replaces a file whole or not at all, and every
 change is a read-modify-write under a lock, so that runs in parallel (one per core) keep each other's results."""
+
 import contextlib
 import fcntl
 import json
@@ -20,8 +21,10 @@ def write_atomically(path, write):
 def refuse(path, problem):
     """Stop the script over a results file that is not what it writes, naming the file and the fault; the file is
     left as it is (nothing has been trained yet, when scripts read their file first)."""
-    raise SystemExit(f"{path} {problem}; it is left untouched: mend it (git checkout it, or resolve the merge) or "
-                     f"move it away to start afresh")
+    raise SystemExit(
+        f"{path} {problem}; it is left untouched: mend it (git checkout it, or resolve the merge) or "
+        f"move it away to start afresh"
+    )
 
 
 def read_json(path, holds="an object of entries"):

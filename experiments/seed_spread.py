@@ -14,6 +14,7 @@ from there, and runs in parallel (one entry each) keep each other's entries. An 
 settings than the script's is refused, not extended, and so is a damaged file, before any training. Each seed's
 device is kept in `devices` (one per seed), and `device` names them in one line.
 """
+
 import argparse
 import json
 import time
@@ -22,21 +23,39 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from helpers.data import load_dataset
-from helpers.models import MADE
-from helpers.devices import describe_device
-from helpers.training import fit, seed
 from experiments.results_file import locked_update, read_json
+from helpers.data import load_dataset
+from helpers.devices import describe_device
+from helpers.models import MADE
+from helpers.training import fit, seed
 
 RESULTS = Path(__file__).resolve().parent / "seed_spread" / "results.json"
 MADE_2D = dict(epochs=100, refit=True)
-ENTRIES = {   # entry: (dataset, model arguments, fit arguments, the notebook that reports it)
-    "smiley one-hot": ("smiley", dict(hidden_sizes=[256, 256]), dict(MADE_2D, lr=1e-2, batch_size=256, patience=5), 3),
-    "smiley ordinal": ("smiley", dict(hidden_sizes=[256, 256], encoding="ordinal"),
-                       dict(MADE_2D, lr=1e-2, batch_size=256, patience=5), 3),
-    "hinton one-hot": ("hinton", dict(hidden_sizes=[256, 256]), dict(MADE_2D, lr=1e-3, batch_size=1024, patience=3), 3),
-    "hinton ordinal": ("hinton", dict(hidden_sizes=[256, 256], encoding="ordinal"),
-                       dict(MADE_2D, lr=5e-3, batch_size=1024, patience=3), 3),
+ENTRIES = {  # entry: (dataset, model arguments, fit arguments, the notebook that reports it)
+    "smiley one-hot": (
+        "smiley",
+        dict(hidden_sizes=[256, 256]),
+        dict(MADE_2D, lr=1e-2, batch_size=256, patience=5),
+        3,
+    ),
+    "smiley ordinal": (
+        "smiley",
+        dict(hidden_sizes=[256, 256], encoding="ordinal"),
+        dict(MADE_2D, lr=1e-2, batch_size=256, patience=5),
+        3,
+    ),
+    "hinton one-hot": (
+        "hinton",
+        dict(hidden_sizes=[256, 256]),
+        dict(MADE_2D, lr=1e-3, batch_size=1024, patience=3),
+        3,
+    ),
+    "hinton ordinal": (
+        "hinton",
+        dict(hidden_sizes=[256, 256], encoding="ordinal"),
+        dict(MADE_2D, lr=5e-3, batch_size=1024, patience=3),
+        3,
+    ),
     "shapes": ("shapes", dict(hidden_sizes=[512, 512], direct=True), dict(lr=3e-3, epochs=60, patience=5), 4),
     "mnist": ("mnist", dict(hidden_sizes=[512, 512], direct=True), dict(lr=1e-3, epochs=20, patience=2), 4),
 }
@@ -57,32 +76,38 @@ def seed_devices(record):
 
 
 def describe_devices(devices, seeds):
-    """One line naming the device of every seed: "cpu (1 threads)" when all ran on it, else each device with its seeds."""
+    """One line naming the device of every seed: "cpu (1 threads)" when all ran on it, else each device with
+    its seeds."""
     groups = {}
     for s, device in zip(seeds, devices):
         groups.setdefault(device, []).append(s)
     if len(groups) == 1 and None not in groups:
         return next(iter(groups))
-    return "; ".join(f"{'not recorded' if device is None else device} for seed{'s' if len(group) > 1 else ''} "
-                     f"{', '.join(map(str, group))}" for device, group in groups.items())
+    return "; ".join(
+        f"{'not recorded' if device is None else device} for seed{'s' if len(group) > 1 else ''} "
+        f"{', '.join(map(str, group))}"
+        for device, group in groups.items()
+    )
 
 
 def check_settings(entry, record):
     """Refuse to add seeds to a record made with other settings: it would name the old ones for all its seeds."""
     name, model_args, fit_args, _ = ENTRIES[entry]
-    now = json.loads(json.dumps(dict(dataset=name, model=model_args, fit=fit_args)))   # as the file holds them
+    now = json.loads(json.dumps(dict(dataset=name, model=model_args, fit=fit_args)))  # as the file holds them
     recorded = {key: record.get(key) for key in now}
     if recorded != now:
-        raise SystemExit(f"{RESULTS} records {entry!r} with {recorded}, but the script now sets {now}: new seeds "
-                         f"would be recorded under the old settings. Delete the entry from the file to run it again "
-                         f"with the new settings, or restore the old ones in ENTRIES")
+        raise SystemExit(
+            f"{RESULTS} records {entry!r} with {recorded}, but the script now sets {now}: new seeds "
+            f"would be recorded under the old settings. Delete the entry from the file to run it again "
+            f"with the new settings, or restore the old ones in ENTRIES"
+        )
 
 
 def run(entry, seeds):
     name, model_args, fit_args, notebook = ENTRIES[entry]
     recorded = read_results().get(entry)
     if recorded is not None:
-        check_settings(entry, recorded)   # before any data are loaded or models trained
+        check_settings(entry, recorded)  # before any data are loaded or models trained
     ds = load_dataset(name)
     for s in range(seeds):
         if recorded is not None and s in recorded["seeds"]:
@@ -94,8 +119,19 @@ def run(entry, seeds):
         seconds = round(time.perf_counter() - start, 1)
         # merged into the file as it is now: a parallel run (one per core) may have written other entries or seeds
         with locked_update(RESULTS, read_results) as results:
-            recorded = results.setdefault(entry, dict(dataset=name, notebook=notebook, model=model_args, fit=fit_args,
-                                                      seeds=[], test_loss=[], best_epoch=[], seconds=[]))
+            recorded = results.setdefault(
+                entry,
+                dict(
+                    dataset=name,
+                    notebook=notebook,
+                    model=model_args,
+                    fit=fit_args,
+                    seeds=[],
+                    test_loss=[],
+                    best_epoch=[],
+                    seconds=[],
+                ),
+            )
             check_settings(entry, recorded)
             if s in recorded["seeds"]:
                 print(f"{entry}, seed {s}: already recorded by a parallel run, which is kept", flush=True)
@@ -108,11 +144,15 @@ def run(entry, seeds):
             if ds.true_distribution is not None:
                 table = model.probability_table().cpu().numpy()
                 recorded.setdefault("correlation", []).append(
-                    float(np.corrcoef(table.ravel(), ds.true_distribution.ravel())[0, 1]))
-            recorded["devices"] = devices   # one per seed; `device` says them in one line, for the notebooks
+                    float(np.corrcoef(table.ravel(), ds.true_distribution.ravel())[0, 1])
+                )
+            recorded["devices"] = devices  # one per seed; `device` says them in one line, for the notebooks
             recorded["device"] = describe_devices(devices, recorded["seeds"])
-        print(f"{entry}, seed {s}: test {result.test_loss:.4f} nats per dimension, best epoch {result.best_epoch}, "
-              f"{seconds:.0f} s", flush=True)
+        print(
+            f"{entry}, seed {s}: test {result.test_loss:.4f} nats per dimension, best epoch {result.best_epoch}, "
+            f"{seconds:.0f} s",
+            flush=True,
+        )
 
 
 def check_entries_and_threads(parser, args, known):
@@ -128,10 +168,16 @@ def check_entries_and_threads(parser, args, known):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("entries", nargs="*", metavar="ENTRY",
-                        help=f"some of: {', '.join(repr(e) for e in ENTRIES)} (default: all)")
+    parser.add_argument(
+        "entries",
+        nargs="*",
+        metavar="ENTRY",
+        help=f"some of: {', '.join(repr(e) for e in ENTRIES)} (default: all)",
+    )
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. SEEDS - 1 (default %(default)s)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
+    )
     args = parser.parse_args()
     if args.seeds < 2:
         parser.error(f"--seeds must be at least 2 for a spread, got {args.seeds}")

@@ -1,4 +1,5 @@
 """Input validation shared by the package: clear errors instead of silent wrong answers."""
+
 import contextlib
 import math
 import numbers
@@ -9,7 +10,7 @@ import torch
 
 # Unsigned widths that torch can hold but not reduce (min/max): converted, after a range check, to int64.
 _WIDE_UNSIGNED = (torch.uint16, torch.uint32, torch.uint64)
-_values_checked = False   # set by `values_checked` while a batch already checked on the CPU is used
+_values_checked = False  # set by `values_checked` while a batch already checked on the CPU is used
 
 
 @contextlib.contextmanager
@@ -38,27 +39,33 @@ def as_categories(x, d, event_shape=(), name="x"):
     if isinstance(x, np.generic):
         x = np.asarray(x)
     if torch.is_tensor(x) and x.dtype in _WIDE_UNSIGNED:
-        x = x.cpu().numpy()   # range-checked below in numpy, which handles every unsigned width
+        x = x.cpu().numpy()  # range-checked below in numpy, which handles every unsigned width
     if isinstance(x, np.ndarray):
-        if x.dtype.kind not in "biuf":   # objects, strings, dates: nothing torch can hold as categories
-            raise ValueError(f"{name} must hold integer categories in [0, {d - 1}], got a numpy array of dtype "
-                             f"{x.dtype}; convert it with np.asarray(x, dtype=np.int64)")
-        if x.dtype.kind == "u" and x.size > 0 and x.max() > d - 1:   # before int64 could wrap uint64 values
-            raise ValueError(f"{name} has values in [{x.min()}, {x.max()}], outside the categories [0, {d - 1}]")
+        if x.dtype.kind not in "biuf":  # objects, strings, dates: nothing torch can hold as categories
+            raise ValueError(
+                f"{name} must hold integer categories in [0, {d - 1}], got a numpy array of dtype "
+                f"{x.dtype}; convert it with np.asarray(x, dtype=np.int64)"
+            )
+        if x.dtype.kind == "u" and x.size > 0 and x.max() > d - 1:  # before int64 could wrap uint64 values
+            raise ValueError(
+                f"{name} has values in [{x.min()}, {x.max()}], outside the categories [0, {d - 1}]"
+            )
         if x.dtype.kind == "u" and x.dtype.itemsize > 1:
             x = x.astype(np.int64)
-        x = torch.from_numpy(np.require(x, requirements="C"))   # torch takes no negative strides
+        x = torch.from_numpy(np.require(x, requirements="C"))  # torch takes no negative strides
     if not torch.is_tensor(x):
         raise TypeError(f"{name} must be a torch tensor or numpy array, got {type(x).__name__}")
     if x.dtype.is_floating_point or x.dtype.is_complex:
         raise ValueError(
             f"{name} must hold integer categories in [0, {d - 1}], got dtype {x.dtype}; "
-            f"convert it with x.long() if its values are whole numbers")
+            f"convert it with x.long() if its values are whole numbers"
+        )
     event_shape = tuple(event_shape)
     k = len(event_shape)
-    if x.dim() < k or tuple(x.shape[x.dim() - k:]) != event_shape:
+    if x.dim() < k or tuple(x.shape[x.dim() - k :]) != event_shape:
         raise ValueError(
-            f"{name} must have trailing shape {event_shape} (batch dimensions first), got shape {tuple(x.shape)}")
+            f"{name} must have trailing shape {event_shape} (batch dimensions first), got shape {tuple(x.shape)}"
+        )
     if x.numel() > 0 and not _values_checked:
         lo, hi = int(x.min()), int(x.max())
         if lo < 0 or hi > d - 1:
@@ -92,7 +99,7 @@ def check_integer(value, name, minimum, meaning, maximum=None):
 
 def check_seed(value, name="seed"):
     """A seed as an int: any integer in [0, 2**32 - 1], the range numpy's global seed accepts."""
-    return check_integer(value, name, 0, "a random seed", 2 ** 32 - 1)
+    return check_integer(value, name, 0, "a random seed", 2**32 - 1)
 
 
 def check_positive(value, name, meaning):
@@ -100,7 +107,12 @@ def check_positive(value, name, meaning):
 
     Any real number is accepted: Python and numpy ints and floats, and 0-d real tensors; bools are not.
     """
-    if torch.is_tensor(value) and value.dim() == 0 and value.dtype != torch.bool and not value.dtype.is_complex:
+    if (
+        torch.is_tensor(value)
+        and value.dim() == 0
+        and value.dtype != torch.bool
+        and not value.dtype.is_complex
+    ):
         number = value.item()
     elif isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
         number = float(value)
@@ -121,12 +133,12 @@ def as_floats(values, name):
     (the `loss` of each step appended as it is, with its grad, on any device). Raises ValueError naming
     `name` if they are not numbers."""
     if isinstance(values, (list, tuple)):
-        values = [as_numpy(v) for v in values]   # np.asarray would refuse a tensor with grad or on a GPU
+        values = [as_numpy(v) for v in values]  # np.asarray would refuse a tensor with grad or on a GPU
     try:
         values = as_numpy(values)
-    except ValueError as error:   # ragged
+    except ValueError as error:  # ragged
         raise ValueError(f"{name} must be numbers, one per loss: {error}") from None
-    if values.dtype.kind not in "biuf":   # None, strings, dicts: numpy would make objects, or None a NaN
+    if values.dtype.kind not in "biuf":  # None, strings, dicts: numpy would make objects, or None a NaN
         raise ValueError(f"{name} must be numbers, one per loss, got values of numpy dtype {values.dtype}")
     return values.astype(np.float64).reshape(-1)
 
@@ -140,8 +152,10 @@ def check_probabilities(p, name):
     if p.size == 0:
         raise ValueError(f"{name} is empty: it must hold probabilities")
     if not np.isfinite(p).all() or p.min() < 0:
-        raise ValueError(f"{name} must hold probabilities (finite and >= 0), got values in [{p.min():g}, {p.max():g}]; "
-                         f"exponentiate log-probabilities first")
+        raise ValueError(
+            f"{name} must hold probabilities (finite and >= 0), got values in [{p.min():g}, {p.max():g}]; "
+            f"exponentiate log-probabilities first"
+        )
     if abs(p.sum() - 1) > 1e-5:
         raise ValueError(f"{name} sums to {p.sum():.6g}, not 1: pass probabilities, not counts or logits")
     return p

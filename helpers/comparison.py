@@ -1,5 +1,6 @@
 """Comparing two models on the same examples: the difference of their mean losses with its paired
 standard error, so that a reader can tell a real difference from the noise of a finite test set."""
+
 import math
 from typing import NamedTuple
 
@@ -11,6 +12,7 @@ from ._checks import check_integer
 
 class Difference(NamedTuple):
     """mean(losses_a - losses_b) over n shared examples and its standard error."""
+
     mean: float
     se: float
     n: int
@@ -27,8 +29,10 @@ class Difference(NamedTuple):
 def _as_per_example_losses(losses, name):
     losses = np.asarray(losses, dtype=np.float64)
     if losses.ndim != 1 or len(losses) < 2 or not np.isfinite(losses).all():
-        raise ValueError(f"{name} must be a 1-D array of at least 2 finite per-example losses, got shape "
-                         f"{losses.shape}" + ("" if np.isfinite(losses).all() else " with NaN or infinite values"))
+        raise ValueError(
+            f"{name} must be a 1-D array of at least 2 finite per-example losses, got shape "
+            f"{losses.shape}" + ("" if np.isfinite(losses).all() else " with NaN or infinite values")
+        )
     return losses
 
 
@@ -63,27 +67,33 @@ def per_example_nll(model, x, batch_size=10000):
     if shape is not None:
         shape = tuple(shape)
         if tuple(x.shape) == shape:
-            x = x[None]   # one example, as MADE accepts it
+            x = x[None]  # one example, as MADE accepts it
         elif tuple(x.shape[1:]) != shape:
-            raise ValueError(f"x must be examples of the model's input shape {shape}: an array "
-                             f"(N, {', '.join(map(str, shape))}) or one example {shape}, got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"x must be examples of the model's input shape {shape}: an array "
+                f"(N, {', '.join(map(str, shape))}) or one example {shape}, got shape {tuple(x.shape)}"
+            )
     if x.dim() == 0 or len(x) == 0:
-        raise ValueError(f"x holds no examples (shape {tuple(x.shape)}); pass an array of shape (N, *shape) with N >= 1")
+        raise ValueError(
+            f"x holds no examples (shape {tuple(x.shape)}); pass an array of shape (N, *shape) with N >= 1"
+        )
     dimensions = math.prod(shape if shape is not None else x.shape[1:])
     model.eval()
     with torch.no_grad():
-        nll = torch.cat([-model.log_prob(x[i:i + batch_size]).cpu() for i in range(0, len(x), batch_size)])
+        nll = torch.cat([-model.log_prob(x[i : i + batch_size]).cpu() for i in range(0, len(x), batch_size)])
     return nll.double().numpy() / dimensions
 
 
 def describe(name_a, name_b, difference, unit="nats per dimension"):
     """One sentence on a - b that says whether the difference is measurable on these examples."""
     if not difference.measurable:
-        return (f"{name_a} against {name_b}: {difference} {unit} (paired standard error): within two standard "
-                f"errors, not measurable here")
+        return (
+            f"{name_a} against {name_b}: {difference} {unit} (paired standard error): within two standard "
+            f"errors, not measurable here"
+        )
     lower = "lower" if difference.mean < 0 else "higher"
     size = abs(difference.mean)
-    if difference.se <= 1e-12 * size:   # no spread beyond float rounding: a ratio to it would mean nothing
+    if difference.se <= 1e-12 * size:  # no spread beyond float rounding: a ratio to it would mean nothing
         strength = "the same difference on every example"
     else:
         ratio = size / difference.se

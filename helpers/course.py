@@ -13,15 +13,18 @@ its test split, as numpy arrays of the course's shapes; they check what comes ba
 print `Final Test Loss`, draw the course's figures, and return the function's outputs. So a learner's
 function and ours run through the same harness.
 """
+
 import numpy as np
 
 from ._checks import as_floats, as_numpy, check_probabilities
 from .data import load_dataset
 from .plotting import plot_1d_distribution, plot_2d_distributions, plot_image_grid, plot_losses
 
-DATASETS = {1: {"1d": "1d-1", "2d": "smiley", "images": "shapes"},
-            2: {"1d": "1d-2", "2d": "hinton", "images": "mnist"}}
-N_SAMPLES = 100   # q2_b's samples: the course shows them as a 10 x 10 grid
+DATASETS = {
+    1: {"1d": "1d-1", "2d": "smiley", "images": "shapes"},
+    2: {"1d": "1d-2", "2d": "hinton", "images": "mnist"},
+}
+N_SAMPLES = 100  # q2_b's samples: the course shows them as a 10 x 10 grid
 
 
 def course_splits(name):
@@ -43,14 +46,19 @@ def _checked_loss_curves(train_losses, test_losses, fn):
     train = as_floats(train_losses, f"the train losses {name} returned")
     test = as_floats(test_losses, f"the test losses {name} returned")
     if len(test) < 2:
-        raise ValueError(f"{name} returned {len(test)} test losses: the course wants one before training and one "
-                         f"after each epoch, so at least 2")
+        raise ValueError(
+            f"{name} returned {len(test)} test losses: the course wants one before training and one "
+            f"after each epoch, so at least 2"
+        )
     if len(train) < len(test) - 1:
-        raise ValueError(f"{name} returned {len(train)} train losses for {len(test) - 1} epochs: the course wants one "
-                         f"per training iteration (batch), at least one per epoch")
+        raise ValueError(
+            f"{name} returned {len(train)} train losses for {len(test) - 1} epochs: the course wants one "
+            f"per training iteration (batch), at least one per epoch"
+        )
     if not (np.isfinite(train).all() and np.isfinite(test).all()):
-        raise ValueError(f"{name} returned losses that are not all finite: the training diverged (lower the "
-                         f"learning rate)")
+        raise ValueError(
+            f"{name} returned losses that are not all finite: the training diverged (lower the learning rate)"
+        )
     return train, test
 
 
@@ -58,11 +66,13 @@ def _as_array(value, name):
     """What an answer returned (`name` says what) as a numpy array: an array, a tensor (with grad, on any device), or
     (nested) lists of them, such as `[p[i] for i in range(d)]` of a model's probabilities, which np.asarray refuses
     with grad."""
+
     def convert(v):
         return np.array([convert(x) for x in v]) if isinstance(v, (list, tuple)) else as_numpy(v)
+
     try:
         return convert(value)
-    except ValueError as error:   # ragged
+    except ValueError as error:  # ragged
         raise ValueError(f"{name} is no array: {error}") from None
 
 
@@ -83,8 +93,9 @@ def q1_results(dset_id, part, fn):
     p = _distribution(distribution, (ds.d,), fn)
     print(f"Final Test Loss: {test[-1]:.4f}")
     plot_losses(train, test, title=f"Q1({part}) Dataset {dset_id} Train Plot")
-    plot_1d_distribution(train_data, {"learned distribution": p}, title=f"Q1({part}) Dataset {dset_id} Learned "
-                                                                          f"Distribution")
+    plot_1d_distribution(
+        train_data, {"learned distribution": p}, title=f"Q1({part}) Dataset {dset_id} Learned Distribution"
+    )
     return train_losses, test_losses, distribution
 
 
@@ -106,20 +117,26 @@ def q2_results(dset_id, part, fn):
     else:
         train_data, test_data, ds = course_splits(_dataset(dset_id, "images"))
         shape = tuple(ds.shape)
-        train_data, test_data = (x.reshape(len(x), *shape, 1).astype(np.uint8) for x in (train_data, test_data))
+        train_data, test_data = (
+            x.reshape(len(x), *shape, 1).astype(np.uint8) for x in (train_data, test_data)
+        )
         train_losses, test_losses, samples = fn(train_data, test_data, shape, dset_id)
         out = samples
         s = _as_array(samples, f"the samples {name} returned")
         if s.shape != (N_SAMPLES, *shape, 1) or not np.isin(s, (0, 1)).all():
-            raise ValueError(f"{name} returned samples of shape {s.shape} with values {np.unique(s)[:5]}: the course "
-                             f"wants {N_SAMPLES} binary images, shape ({N_SAMPLES}, {shape[0]}, {shape[1]}, 1), "
-                             f"values 0 and 1")
+            raise ValueError(
+                f"{name} returned samples of shape {s.shape} with values {np.unique(s)[:5]}: the course "
+                f"wants {N_SAMPLES} binary images, shape ({N_SAMPLES}, {shape[0]}, {shape[1]}, 1), "
+                f"values 0 and 1"
+            )
     train, test = _checked_loss_curves(train_losses, test_losses, fn)
     print(f"Final Test Loss: {test[-1]:.4f}")
     plot_losses(train, test, title=f"Q2({part}) Dataset {dset_id} Train Plot")
     if part == "a":
-        plot_2d_distributions({"true distribution": ds.true_distribution, "learned distribution": p},
-                              title=f"Q2(a) Dataset {dset_id} Learned Distribution")
+        plot_2d_distributions(
+            {"true distribution": ds.true_distribution, "learned distribution": p},
+            title=f"Q2(a) Dataset {dset_id} Learned Distribution",
+        )
     else:
         plot_image_grid(s[..., 0].astype(np.float32), nrow=10, title=f"Q2(b) Dataset {dset_id} Samples")
     return train_losses, test_losses, out

@@ -1,5 +1,6 @@
 """Where models train and how precisely: the device policy (CUDA when present, small models on the CPU), checks
 of a device asked for, its description on progress lines, and full float32 precision for exact comparisons."""
+
 import contextlib
 import itertools
 
@@ -21,8 +22,10 @@ def training_device(model):
     device = default_device()
     size = sum(p.numel() for p in model.parameters())
     if device.type != "cpu" and size < SMALL_MODEL_PARAMETERS:
-        return torch.device("cpu"), (f"kept on the CPU: a model of {size} parameters (< {SMALL_MODEL_PARAMETERS}) "
-                                     f"trains faster there than on {device.type}; pass device= to override")
+        return torch.device("cpu"), (
+            f"kept on the CPU: a model of {size} parameters (< {SMALL_MODEL_PARAMETERS}) "
+            f"trains faster there than on {device.type}; pass device= to override"
+        )
     return device, None
 
 
@@ -53,11 +56,13 @@ def check_device(device, name="device"):
         checked = torch.device(device)
         if checked.type in present and not present[checked.type]():
             raise RuntimeError(f"torch finds no {checked.type.upper()} device on this machine")
-        torch.empty(0, device=checked)   # fails here, not deep inside training, when the device is absent
+        torch.empty(0, device=checked)  # fails here, not deep inside training, when the device is absent
     except (RuntimeError, AssertionError, TypeError) as error:
         reason = str(error).split(". ")[0][:200]
-        raise ValueError(f"{name}={device!r} cannot be used here ({reason}); pass {name}=None for the automatic "
-                         f"choice (CUDA when present, else the CPU) or {name}='cpu'") from None
+        raise ValueError(
+            f"{name}={device!r} cannot be used here ({reason}); pass {name}=None for the automatic "
+            f"choice (CUDA when present, else the CPU) or {name}='cpu'"
+        ) from None
     return checked
 
 

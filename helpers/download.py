@@ -7,6 +7,7 @@ whose public copies differ in bytes but not in content), and only then moved int
 partial or corrupt is ever left in the cache. Downloads of one file are serialized between processes
 (a lock per file), and each has an overall deadline.
 """
+
 import errno
 import os
 import shutil
@@ -24,18 +25,22 @@ from tqdm import tqdm
 
 try:
     import fcntl
-except ImportError:  # Windows: no flock, so two processes downloading the same file at once are not serialized
+except (
+    ImportError
+):  # Windows: no flock, so two processes downloading the same file at once are not serialized
     fcntl = None
 
 
-def default_data_dir(package_dir=Path(__file__).resolve().parent):
+def default_data_dir(package_dir=None):
     """The download cache: the checkout's `data/` when the package sits in a source checkout, else a user cache.
 
     A checkout is recognized by the pyproject.toml next to `helpers/`. Installed as a regular package
     (as in Colab, where the notebooks pip-install the project), `helpers/` sits in site-packages,
     which is no place for data: often read-only, and emptied by every reinstall. There the cache is
-    the user's cache folder (`pooch.os_cache`: ~/.cache/made-notebooks on Linux).
+    the user's cache folder (`pooch.os_cache`: ~/.cache/made-notebooks on Linux). `package_dir`: the folder of
+    `helpers/` (default: this package's own).
     """
+    package_dir = Path(__file__).resolve().parent if package_dir is None else package_dir
     if (package_dir.parent / "pyproject.toml").is_file():
         return package_dir.parent / "data"
     return Path(pooch.os_cache("made-notebooks"))
@@ -60,13 +65,19 @@ class RemoteFile:
 
 
 REMOTE_FILES = {
-    "smiley.jpg": RemoteFile(_DEEPUL + "smiley.jpg",
-                             "11b04bacd9d31cbc688d4ac3cf436ea18fa2538f2934a0aeb46e58b6fce13167"),
-    "geoffrey-hinton.jpg": RemoteFile(_DEEPUL + "geoffrey-hinton.jpg",
-                                      "6ba4df1dd6384ff813316cdf96517e8aa0b4a6868e69dded67b18c88ee1e25d8"),
-    "binarized_mnist.npz": RemoteFile("https://github.com/mgermain/MADE/releases/download/ICML2015/binarized_mnist.npz"),
-    **{f"binarized_mnist_{split}.amat": RemoteFile(f"{_LAROCHELLE}binarized_mnist_{split}.amat")
-       for split in ("train", "valid", "test")},
+    "smiley.jpg": RemoteFile(
+        _DEEPUL + "smiley.jpg", "11b04bacd9d31cbc688d4ac3cf436ea18fa2538f2934a0aeb46e58b6fce13167"
+    ),
+    "geoffrey-hinton.jpg": RemoteFile(
+        _DEEPUL + "geoffrey-hinton.jpg", "6ba4df1dd6384ff813316cdf96517e8aa0b4a6868e69dded67b18c88ee1e25d8"
+    ),
+    "binarized_mnist.npz": RemoteFile(
+        "https://github.com/mgermain/MADE/releases/download/ICML2015/binarized_mnist.npz"
+    ),
+    **{
+        f"binarized_mnist_{split}.amat": RemoteFile(f"{_LAROCHELLE}binarized_mnist_{split}.amat")
+        for split in ("train", "valid", "test")
+    },
 }
 
 
@@ -88,10 +99,12 @@ def data_dirs():
     if not env:
         return [DATA_DIR]
     folder = Path(env).expanduser()
-    if os.path.exists(folder) and not os.path.isdir(folder):   # False, not an error, where it cannot be read
-        raise NotADirectoryError(f"The environment variable HELPERS_DATA_DIR is {env}, which is a file, not a folder: "
-                                 f"set it to the folder that holds the data files (such as {folder.parent}), or unset "
-                                 f"it to use the cache {DATA_DIR}.")
+    if os.path.exists(folder) and not os.path.isdir(folder):  # False, not an error, where it cannot be read
+        raise NotADirectoryError(
+            f"The environment variable HELPERS_DATA_DIR is {env}, which is a file, not a folder: "
+            f"set it to the folder that holds the data files (such as {folder.parent}), or unset "
+            f"it to use the cache {DATA_DIR}."
+        )
     return [folder, DATA_DIR]
 
 
@@ -112,15 +125,21 @@ def find_local(filename):
             mode = path.stat().st_mode
             if not stat.S_ISREG(mode):
                 kind = _FILE_KINDS.get(stat.S_IFMT(mode), "a device")
-                warnings.warn(f"Skipping {path}: it is {kind}, not a regular file. Replace it with the file "
-                              f"{filename}, or remove it.", stacklevel=2)
+                warnings.warn(
+                    f"Skipping {path}: it is {kind}, not a regular file. Replace it with the file "
+                    f"{filename}, or remove it.",
+                    stacklevel=2,
+                )
                 continue
             path.open("rb").close()
         except (FileNotFoundError, NotADirectoryError):
             continue
         except OSError as err:
-            warnings.warn(f"Skipping {folder}: cannot read {path} ({err.strerror or err}). Make it a readable file, "
-                          f"or set HELPERS_DATA_DIR to a folder you can read.", stacklevel=2)
+            warnings.warn(
+                f"Skipping {folder}: cannot read {path} ({err.strerror or err}). Make it a readable file, "
+                f"or set HELPERS_DATA_DIR to a folder you can read.",
+                stacklevel=2,
+            )
             continue
         found.append(path)
     return found
@@ -139,8 +158,10 @@ def fetch(filename, parse):
             return _verified(path, remote, parse)
         except CorruptDataError as err:
             if path.parent != DATA_DIR:
-                raise CorruptDataError(f"{path}: {err}\nReplace it with the file from {remote.url} "
-                                       f"(or remove it to have it downloaded into {DATA_DIR}).") from None
+                raise CorruptDataError(
+                    f"{path}: {err}\nReplace it with the file from {remote.url} "
+                    f"(or remove it to have it downloaded into {DATA_DIR})."
+                ) from None
             print(f"{path}: {err}\nDownloading it again.")
     return _download(filename, parse)
 
@@ -149,8 +170,10 @@ def _verified(path, remote, parse):
     if remote.sha256 is not None:
         actual = pooch.file_hash(str(path), alg="sha256")
         if actual != remote.sha256:
-            raise CorruptDataError(f"sha256 {actual}, expected {remote.sha256}: the file is truncated, "
-                                   f"corrupt or a different file.")
+            raise CorruptDataError(
+                f"sha256 {actual}, expected {remote.sha256}: the file is truncated, "
+                f"corrupt or a different file."
+            )
     return parse(path)
 
 
@@ -177,7 +200,8 @@ def _download(filename, parse):
                 raise CorruptDataError(
                     f"{filename} downloaded from {remote.url}: {err}\nThe address may have moved or served an error "
                     f"page; nothing was cached. Download the file by hand from a copy you trust and put it in "
-                    f"{DATA_DIR} (or in a folder named by the environment variable HELPERS_DATA_DIR).") from None
+                    f"{DATA_DIR} (or in a folder named by the environment variable HELPERS_DATA_DIR)."
+                ) from None
             os.replace(staged, cached)
             return content
     except (requests.RequestException, urllib3.exceptions.HTTPError, TimeoutError) as err:
@@ -185,19 +209,23 @@ def _download(filename, parse):
         raise DataNotFoundError(
             f"{filename} is not in {places}, and downloading it from {remote.url} failed ({err}).\n"
             f"Download it by hand from that address and put it in {DATA_DIR} "
-            f"(or in a folder named by the environment variable HELPERS_DATA_DIR).") from None
+            f"(or in a folder named by the environment variable HELPERS_DATA_DIR)."
+        ) from None
     except OSError as err:
         # Named by its strerror only: the path in it is a lock or staging file of the cache, not the user's.
         if isinstance(err, PermissionError) or err.errno == errno.EROFS:
             fix = f"Make {DATA_DIR} writable, or download {remote.url} by hand into a folder you can write"
         elif err.errno in (errno.ENOSPC, errno.EDQUOT):
-            fix = f"Free some space on its disk, or download {remote.url} by hand into a folder on another disk"
+            fix = (
+                f"Free some space on its disk, or download {remote.url} by hand into a folder on another disk"
+            )
         else:
             raise
         raise DataNotFoundError(
             f"Cannot write into the cache {DATA_DIR} ({err.strerror}), so {filename} cannot be downloaded (or a "
             f"corrupt copy replaced) there; nothing partial is left. {fix} and set the environment variable "
-            f"HELPERS_DATA_DIR to that folder.") from None
+            f"HELPERS_DATA_DIR to that folder."
+        ) from None
 
 
 @contextmanager
@@ -258,7 +286,9 @@ def _get(url, target):
     """
     deadline = time.monotonic() + DOWNLOAD_DEADLINE_SECONDS
     print(f"Downloading {url}")
-    with requests.get(url, stream=True, timeout=min(_READ_TIMEOUT_SECONDS, DOWNLOAD_DEADLINE_SECONDS)) as response:
+    with requests.get(
+        url, stream=True, timeout=min(_READ_TIMEOUT_SECONDS, DOWNLOAD_DEADLINE_SECONDS)
+    ) as response:
         response.raise_for_status()
         total = int(response.headers.get("content-length", 0)) or None
         with open(target, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, desc=target.name) as bar:
@@ -266,5 +296,7 @@ def _get(url, target):
                 out.write(chunk)
                 bar.update(len(chunk))
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"still running at the deadline of {DOWNLOAD_DEADLINE_SECONDS} s, "
-                                       f"helpers.download.DOWNLOAD_DEADLINE_SECONDS")
+                    raise TimeoutError(
+                        f"still running at the deadline of {DOWNLOAD_DEADLINE_SECONDS} s, "
+                        f"helpers.download.DOWNLOAD_DEADLINE_SECONDS"
+                    )

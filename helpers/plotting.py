@@ -4,6 +4,7 @@ Each function checks its inputs before drawing (an error says what is wrong and 
 shows the figure inline, also writes it to `save_path` when given (the folder must exist), and then
 closes it, so a script that makes many figures keeps none of them open.
 """
+
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -21,12 +22,13 @@ from .training import TrainingDiverged
 
 NLL_LABEL = "NLL (nats per dimension)"
 COLOUR_PERCENTILE = 99.5  # plot_2d_distributions: each panel's colour scale tops out at this percentile of it
-MAX_CATEGORIES = 1000     # plot_1d_distribution: the figure is about 900 pixels wide, so more bars are sub-pixel
-MAX_ROW_IMAGES = 12       # plot_image_rows: columns beyond this are unreadable on GitHub (10 read best)
-MAX_DRAWN_UNITS = 12      # plot_made_connectivity: units per layer that can still be drawn legibly
+MAX_CATEGORIES = 1000  # plot_1d_distribution: the figure is about 900 pixels wide, so more bars are sub-pixel
+MAX_ROW_IMAGES = 12  # plot_image_rows: columns beyond this are unreadable on GitHub (10 read best)
+MAX_DRAWN_UNITS = 12  # plot_made_connectivity: units per layer that can still be drawn legibly
 
 
 # --- shared: inputs checked before drawing, figures closed after showing ------------------------
+
 
 def _check_save_path(save_path):
     """Before drawing: `save_path` must name a file, of a format matplotlib writes, in a folder that exists.
@@ -38,17 +40,26 @@ def _check_save_path(save_path):
         return
     path = Path(save_path)
     if path.is_dir():
-        raise IsADirectoryError(f"cannot save the figure to {save_path}: it is a folder; name the file to write in "
-                                f"it, e.g. {path / 'figure.png'}")
+        raise IsADirectoryError(
+            f"cannot save the figure to {save_path}: it is a folder; name the file to write in "
+            f"it, e.g. {path / 'figure.png'}"
+        )
     formats = FigureCanvasBase.get_supported_filetypes()
     if path.suffix[1:].lower() not in formats:
-        found = f"the extension {path.suffix!r} is no format matplotlib writes" if path.suffix else \
-            "it has no extension"
-        raise ValueError(f"cannot save the figure to {save_path}: {found}; end it with one of "
-                         f"{', '.join('.' + f for f in sorted(formats))} (.png for the notebooks)")
+        found = (
+            f"the extension {path.suffix!r} is no format matplotlib writes"
+            if path.suffix
+            else "it has no extension"
+        )
+        raise ValueError(
+            f"cannot save the figure to {save_path}: {found}; end it with one of "
+            f"{', '.join('.' + f for f in sorted(formats))} (.png for the notebooks)"
+        )
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"cannot save the figure to {save_path}: the folder {path.parent} "
-                                f"does not exist; create it first (os.makedirs)")
+        raise FileNotFoundError(
+            f"cannot save the figure to {save_path}: the folder {path.parent} "
+            f"does not exist; create it first (os.makedirs)"
+        )
 
 
 def _finish(fig, title, save_path):
@@ -72,12 +83,16 @@ def _as_category_array(data, d, name):
     """`data` as a 1-D integer array with values in [0, d − 1] (d None: any value >= 0)."""
     x = as_numpy(data)
     if x.ndim != 1 or len(x) == 0 or x.dtype.kind not in "iu":
-        raise ValueError(f"{name} must be a non-empty 1-D array of integer categories, got shape {x.shape}, "
-                         f"dtype {x.dtype}")
+        raise ValueError(
+            f"{name} must be a non-empty 1-D array of integer categories, got shape {x.shape}, "
+            f"dtype {x.dtype}"
+        )
     lo, hi = int(x.min()), int(x.max())
     if lo < 0 or (d is not None and hi > d - 1):
         support = f"[0, {d - 1}] (d = {d})" if d is not None else "0, 1, 2, ..."
-        raise ValueError(f"{name} has values in [{lo}, {hi}], outside the categories {support} of the distribution")
+        raise ValueError(
+            f"{name} has values in [{lo}, {hi}], outside the categories {support} of the distribution"
+        )
     return x
 
 
@@ -92,22 +107,29 @@ def _as_images(images, name):
     """`images` as a float32 array (N, H, W) with values in [0, 1]."""
     x = as_numpy(images)
     if x.ndim == 2:
-        raise ValueError(f"{name} must have shape (N, H, W), got one image of shape {x.shape}: pass images[None] "
-                         f"for one image")
+        raise ValueError(
+            f"{name} must have shape (N, H, W), got one image of shape {x.shape}: pass images[None] "
+            f"for one image"
+        )
     if x.ndim == 4 and x.shape[1] == 1:
-        raise ValueError(f"{name} must have shape (N, H, W), got {x.shape}: drop the channel axis with images[:, 0]")
+        raise ValueError(
+            f"{name} must have shape (N, H, W), got {x.shape}: drop the channel axis with images[:, 0]"
+        )
     if x.ndim != 3 or x.size == 0:
         raise ValueError(f"{name} must be a non-empty array of shape (N, H, W), got shape {x.shape}")
     if x.dtype.kind not in "biuf":
         raise ValueError(f"{name} must hold numbers, got dtype {x.dtype}")
     x = x.astype(np.float32)
     if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
-        raise ValueError(f"{name} must have values in [0, 1], got values in [{x.min():g}, {x.max():g}]: divide 0-255 "
-                         f"images by 255, or the categories 0 .. d - 1 of a model with d > 2 by d - 1")
+        raise ValueError(
+            f"{name} must have values in [0, 1], got values in [{x.min():g}, {x.max():g}]: divide 0-255 "
+            f"images by 255, or the categories 0 .. d - 1 of a model with d > 2 by d - 1"
+        )
     return x
 
 
 # --- training curves and one-variable distributions ---------------------------------------------
+
 
 def plot_training(result, title=None, save_path=None, ylim=None, log_epochs=False):
     """Learning curves of a `helpers.training.TrainingResult`, in nats per dimension, on one epoch axis.
@@ -129,8 +151,10 @@ def plot_training(result, title=None, save_path=None, ylim=None, log_epochs=Fals
         loss before training, at epoch 0, has no place on it and is left out.
     """
     if not hasattr(result, "train_losses"):
-        raise TypeError(f"plot_training takes the TrainingResult that train_epochs and fit return, got "
-                        f"{type(result).__name__}: call plot_training(result), not plot_training(*result)")
+        raise TypeError(
+            f"plot_training takes the TrainingResult that train_epochs and fit return, got "
+            f"{type(result).__name__}: call plot_training(result), not plot_training(*result)"
+        )
     _check_save_path(save_path)
     diverged = isinstance(result, TrainingDiverged)
     # diverged in validation: every batch of result.epoch ran, then its validation loss was bad (result.batch None)
@@ -139,53 +163,92 @@ def plot_training(result, title=None, save_path=None, ylim=None, log_epochs=Fals
     train = as_numpy(result.train_losses).astype(np.float64)
     valid = as_numpy(result.valid_losses).astype(np.float64)
     if train.ndim != 1 or len(train) == 0 or valid.ndim != 1:
-        raise ValueError(f"result must hold 1-D losses, at least one training loss: got train_losses of shape "
-                         f"{train.shape}, valid_losses of shape {valid.shape}"
-                         + (" (the training diverged at its first batch)" if diverged and len(train) == 0 else ""))
-    batches = np.arange(1, len(train) + 2)   # of each loss, and of the next batch: the one that diverged
+        raise ValueError(
+            f"result must hold 1-D losses, at least one training loss: got train_losses of shape "
+            f"{train.shape}, valid_losses of shape {valid.shape}"
+            + (" (the training diverged at its first batch)" if diverged and len(train) == 0 else "")
+        )
+    batches = np.arange(1, len(train) + 2)  # of each loss, and of the next batch: the one that diverged
     if len(valid) == 0:
         if best_epoch is not None:
-            raise ValueError("result.best_epoch is set but there are no validation losses to place epochs on the axis")
+            raise ValueError(
+                "result.best_epoch is set but there are no validation losses to place epochs on the axis"
+            )
         epochs, positions, unit = len(train), batches, "batch"
     elif diverged and len(valid) == 1 and not bad_validation:
         epochs, positions, unit = 0, batches, "batch"
     else:
         epochs = len(valid) - 1
-        trained = epochs + (1 if bad_validation else 0)   # epochs whose batches all ran
-        complete = len(train) - (result.batch - 1 if diverged and not bad_validation else 0)   # their batches
+        trained = epochs + (1 if bad_validation else 0)  # epochs whose batches all ran
+        complete = len(train) - (result.batch - 1 if diverged and not bad_validation else 0)  # their batches
         if trained < 1 or complete % trained:
-            raise ValueError(f"result has {len(train)} training losses and {len(valid)} validation losses: expected "
-                             f"one validation loss before training and one per epoch, and as many batches in every "
-                             f"epoch")
+            raise ValueError(
+                f"result has {len(train)} training losses and {len(valid)} validation losses: expected "
+                f"one validation loss before training and one per epoch, and as many batches in every "
+                f"epoch"
+            )
         positions, unit = batches * trained / complete, "epoch"
     steps = positions[:-1]
-    selected = None if best_epoch is None else check_integer(
-        best_epoch, "result.best_epoch", 0, "the epoch whose model was kept", epochs)
+    selected = (
+        None
+        if best_epoch is None
+        else check_integer(best_epoch, "result.best_epoch", 0, "the epoch whose model was kept", epochs)
+    )
     if log_epochs and selected == 0:
-        raise ValueError("result.best_epoch is 0 (the untrained model), which a log epoch axis cannot show: "
-                         "use log_epochs=False")
+        raise ValueError(
+            "result.best_epoch is 0 (the untrained model), which a log epoch axis cannot show: "
+            "use log_epochs=False"
+        )
     if test_loss is not None and not np.isfinite(test_loss):
         raise ValueError(f"result.test_loss must be a finite number or None, got {test_loss!r}")
 
     fig, ax = plt.subplots(figsize=(7.5, 4), layout="constrained")
-    full_batch = unit == "epoch" and complete == trained   # one batch an epoch
-    ax.plot(steps, train, color="C0", alpha=0.6, linewidth=0.8,
-            label="train (full batch,\none step per epoch)" if full_batch else "train (per batch)")
+    full_batch = unit == "epoch" and complete == trained  # one batch an epoch
+    ax.plot(
+        steps,
+        train,
+        color="C0",
+        alpha=0.6,
+        linewidth=0.8,
+        label="train (full batch,\none step per epoch)" if full_batch else "train (per batch)",
+    )
     if len(valid):
         first = 1 if log_epochs else 0
-        ax.plot(np.arange(first, epochs + 1), valid[first:], "o-" if epochs <= 50 else "-", color="C1", markersize=4,
-                label="validation (per epoch)" if log_epochs else "validation (before training,\nthen per epoch)")
+        ax.plot(
+            np.arange(first, epochs + 1),
+            valid[first:],
+            "o-" if epochs <= 50 else "-",
+            color="C1",
+            markersize=4,
+            label="validation (per epoch)" if log_epochs else "validation (before training,\nthen per epoch)",
+        )
     if selected is not None:
         ax.axvline(selected, color="0.35", linestyle="--", linewidth=1, label=f"selected epoch ({selected})")
     if bad_validation:
-        ax.axvline(result.epoch, color="C3", linestyle=":", linewidth=1.2,
-                   label=f"diverged (validation\nafter epoch {result.epoch})")
+        ax.axvline(
+            result.epoch,
+            color="C3",
+            linestyle=":",
+            linewidth=1.2,
+            label=f"diverged (validation\nafter epoch {result.epoch})",
+        )
     elif diverged:
-        ax.axvline(positions[-1], color="C3", linestyle=":", linewidth=1.2,
-                   label=f"diverged (epoch {result.epoch},\nbatch {result.batch})")
+        ax.axvline(
+            positions[-1],
+            color="C3",
+            linestyle=":",
+            linewidth=1.2,
+            label=f"diverged (epoch {result.epoch},\nbatch {result.batch})",
+        )
     if test_loss is not None:
-        ax.plot([epochs if selected is None else selected], [test_loss], "*", color="C3", markersize=13,
-                label=f"test (selected model):\n{test_loss:.4f}")
+        ax.plot(
+            [epochs if selected is None else selected],
+            [test_loss],
+            "*",
+            color="C3",
+            markersize=13,
+            label=f"test (selected model):\n{test_loss:.4f}",
+        )
     if log_epochs:
         ax.set_xscale("log")
         ax.set_xlim(left=steps[0])
@@ -208,8 +271,10 @@ def plot_losses(train_losses, test_losses, title=None, save_path=None):
     _check_save_path(save_path)
     train, test = as_floats(train_losses, "train_losses"), as_floats(test_losses, "test_losses")
     if len(test) < 2 or len(train) == 0:
-        raise ValueError(f"need the test loss before training and after at least one epoch, and at least one "
-                         f"training loss; got {len(test)} test and {len(train)} training losses")
+        raise ValueError(
+            f"need the test loss before training and after at least one epoch, and at least one "
+            f"training loss; got {len(test)} test and {len(train)} training losses"
+        )
     epochs = len(test) - 1
     fig, ax = plt.subplots(figsize=(6.5, 3.8), layout="constrained")
     ax.plot(np.linspace(0, epochs, len(train)), train, label="train loss (each iteration)", linewidth=0.8)
@@ -246,27 +311,41 @@ def plot_1d_distribution(train_data, probs=None, d=None, title=None, save_path=N
     probs = {label: _as_probabilities(p, f"probs[{label!r}]") for label, p in (probs or {}).items()}
     lengths = {label: len(p) for label, p in probs.items()}
     if len(set(lengths.values())) > 1:
-        raise ValueError(f"the probabilities have different lengths {lengths}: all must cover the same d categories")
+        raise ValueError(
+            f"the probabilities have different lengths {lengths}: all must cover the same d categories"
+        )
     if d is not None:
         d = check_integer(d, "d", 1, "the number of categories")
         if probs and d != len(next(iter(probs.values()))):
-            raise ValueError(f"d = {d} but the probabilities cover {len(next(iter(probs.values())))} categories")
+            raise ValueError(
+                f"d = {d} but the probabilities cover {len(next(iter(probs.values())))} categories"
+            )
     elif probs:
         d = len(next(iter(probs.values())))
     x = _as_category_array(train_data, d, "train_data")
     if d is None:
         d = int(x.max()) + 1
-        if d > MAX_CATEGORIES:   # a stray value, most likely: drawing up to it could take minutes, or all memory
-            raise ValueError(f"train_data's largest value is {d - 1}, so the plot would cover {d} categories, more "
-                             f"than the {MAX_CATEGORIES} a figure can show: pass d, the number of categories, and "
-                             f"values beyond it are named")
+        if (
+            d > MAX_CATEGORIES
+        ):  # a stray value, most likely: drawing up to it could take minutes, or all memory
+            raise ValueError(
+                f"train_data's largest value is {d - 1}, so the plot would cover {d} categories, more "
+                f"than the {MAX_CATEGORIES} a figure can show: pass d, the number of categories, and "
+                f"values beyond it are named"
+            )
     elif d > MAX_CATEGORIES:
         raise ValueError(f"d = {d} categories are more than the {MAX_CATEGORIES} a figure can show")
     edges = np.arange(d + 1) - 0.5
 
     fig, ax = plt.subplots(figsize=(7.5, 3.8), layout="constrained")
-    ax.stairs(np.bincount(x, minlength=d) / len(x), edges, fill=True, color="C0", alpha=0.35,
-              label=f"{data_label}\n({len(x)} examples)")
+    ax.stairs(
+        np.bincount(x, minlength=d) / len(x),
+        edges,
+        fill=True,
+        color="C0",
+        alpha=0.35,
+        label=f"{data_label}\n({len(x)} examples)",
+    )
     for i, (label, p) in enumerate(probs.items()):
         ax.stairs(p, edges, baseline=None, color=f"C{i + 1}", linewidth=1.8, label=label)
     _category_axis(ax, d)
@@ -290,8 +369,10 @@ def plot_mixture(train_data, model, title=None, save_path=None, data_label="trai
     x = _as_category_array(train_data, model.d, "train_data")
     broken = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
     if broken:
-        raise ValueError(f"the model's {', '.join(broken)} hold NaN or infinite values, which draw nothing (as after a "
-                         f"diverged training): train it again, e.g. with a lower learning rate")
+        raise ValueError(
+            f"the model's {', '.join(broken)} hold NaN or infinite values, which draw nothing (as after a "
+            f"diverged training): train it again, e.g. with a lower learning rate"
+        )
     components = model.component_distributions()
     means = as_numpy(model.means).astype(np.float64)
     scales = np.exp(as_numpy(model.log_scales).astype(np.float64))
@@ -299,10 +380,22 @@ def plot_mixture(train_data, model, title=None, save_path=None, data_label="trai
     edges = np.arange(d + 1) - 0.5
 
     fig, ax = plt.subplots(figsize=(7.5, 3.8), layout="constrained")
-    ax.stairs(np.bincount(x, minlength=d) / len(x), edges, fill=True, color="0.8", label=f"{data_label}\n({len(x)} examples)")
+    ax.stairs(
+        np.bincount(x, minlength=d) / len(x),
+        edges,
+        fill=True,
+        color="0.8",
+        label=f"{data_label}\n({len(x)} examples)",
+    )
     for i, component in enumerate(components):
-        ax.stairs(component, edges, fill=True, alpha=0.45, color=f"C{i}",
-                  label=f"π = {component.sum():.2f}, μ = {means[i]:.1f}, s = {scales[i]:.2g}")
+        ax.stairs(
+            component,
+            edges,
+            fill=True,
+            alpha=0.45,
+            color=f"C{i}",
+            label=f"π = {component.sum():.2f}, μ = {means[i]:.1f}, s = {scales[i]:.2g}",
+        )
     ax.stairs(components.sum(0), edges, baseline=None, color="black", linewidth=1.6, label="mixture p(x)")
     _category_axis(ax, d)
     ax.set_ylabel("probability")
@@ -327,22 +420,36 @@ def plot_2d_distributions(tables, title=None, save_path=None, shared_scale=False
     shapes = {name: t.shape for name, t in tables.items()}
     for name, t in tables.items():
         if t.ndim != 2 or t.size == 0:
-            raise ValueError(f"tables[{name!r}] must be a non-empty 2-D table of probabilities, got shape {t.shape}")
-        check_probabilities(t, f"tables[{name!r}]")   # the colour bars say "probability"
+            raise ValueError(
+                f"tables[{name!r}] must be a non-empty 2-D table of probabilities, got shape {t.shape}"
+            )
+        check_probabilities(t, f"tables[{name!r}]")  # the colour bars say "probability"
     if len(set(shapes.values())) > 1:
         raise ValueError(f"the tables have different shapes {shapes}: all must cover the same categories")
 
-    tops = {name: np.percentile(table, COLOUR_PERCENTILE) or table.max() or 1.0   # nearly all zeros: the maximum
-            for name, table in tables.items()}
+    tops = {
+        name: np.percentile(table, COLOUR_PERCENTILE) or table.max() or 1.0  # nearly all zeros: the maximum
+        for name, table in tables.items()
+    }
     if shared_scale:
         tops = dict.fromkeys(tables, max(tops.values()))
-    fig, axes = plt.subplots(1, len(tables), figsize=(4.6 * len(tables), 4.2), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        1, len(tables), figsize=(4.6 * len(tables), 4.2), squeeze=False, layout="constrained"
+    )
     for ax, (name, table) in zip(axes[0], tables.items()):
         top = tops[name]
-        image = ax.imshow(table, vmin=0, vmax=top, interpolation="nearest")  # one block per cell, no smoothing
-        fig.colorbar(image, ax=ax, shrink=0.85, extend="max" if table.max() > top else "neither",
-                     label="probability (shared scale)" if shared_scale else
-                     f"probability (top: {COLOUR_PERCENTILE}th percentile)")
+        image = ax.imshow(
+            table, vmin=0, vmax=top, interpolation="nearest"
+        )  # one block per cell, no smoothing
+        fig.colorbar(
+            image,
+            ax=ax,
+            shrink=0.85,
+            extend="max" if table.max() > top else "neither",
+            label="probability (shared scale)"
+            if shared_scale
+            else f"probability (top: {COLOUR_PERCENTILE}th percentile)",
+        )
         ax.set_title(name)
         ax.set_xlabel("$x_1$ (column)")
         ax.set_ylabel("$x_0$ (row)")
@@ -353,14 +460,16 @@ def plot_2d_distributions(tables, title=None, save_path=None, shared_scale=False
 
 # --- images -------------------------------------------------------------------------------------
 
+
 def plot_image_grid(images, nrow=10, title=None, save_path=None):
     """Images (N, H, W) with values in [0, 1] (binary images included) as one grid, `nrow` images a row."""
     _check_save_path(save_path)
     images = _as_images(images, "images")
     nrow = check_integer(nrow, "nrow", 1, "images per row of the grid")
     grid = make_grid(torch.from_numpy(images).unsqueeze(1), nrow=nrow, padding=1, pad_value=0.5)
-    fig, ax = plt.subplots(figsize=(min(12, 0.6 * nrow + 1), min(12, 0.6 * -(-len(images) // nrow) + 1)),
-                           layout="constrained")
+    fig, ax = plt.subplots(
+        figsize=(min(12, 0.6 * nrow + 1), min(12, 0.6 * -(-len(images) // nrow) + 1)), layout="constrained"
+    )
     ax.imshow(grid[0].numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.axis("off")
     _finish(fig, title, save_path)
@@ -380,24 +489,33 @@ def plot_image_rows(rows, captions=None, title=None, save_path=None):
     rows = {label: _as_images(images, f"rows[{label!r}]") for label, images in rows.items()}
     n = max(len(images) for images in rows.values())
     if n > MAX_ROW_IMAGES:
-        raise ValueError(f"a row holds {n} images, more than {MAX_ROW_IMAGES} columns are unreadable on GitHub: "
-                         f"split the rows into figures of at most 10 images each (e.g. images[:10], images[10:20])")
+        raise ValueError(
+            f"a row holds {n} images, more than {MAX_ROW_IMAGES} columns are unreadable on GitHub: "
+            f"split the rows into figures of at most 10 images each (e.g. images[:10], images[10:20])"
+        )
     captions = captions or {}
     for label, texts in captions.items():
         if label not in rows:
             raise ValueError(f"captions[{label!r}] names no row; the rows are {list(rows)}")
         if len(texts) != len(rows[label]):
-            raise ValueError(f"captions[{label!r}] has {len(texts)} captions for the {len(rows[label])} images of "
-                             f"that row: give one per image")
+            raise ValueError(
+                f"captions[{label!r}] has {len(texts)} captions for the {len(rows[label])} images of "
+                f"that row: give one per image"
+            )
 
     label_width = max(len(label) for label in rows) * 0.09
-    fig, axes = plt.subplots(len(rows), n, squeeze=False, layout="constrained",
-                             figsize=(0.85 * n + label_width, (0.95 if captions else 0.8) * len(rows) + 0.4))
+    fig, axes = plt.subplots(
+        len(rows),
+        n,
+        squeeze=False,
+        layout="constrained",
+        figsize=(0.85 * n + label_width, (0.95 if captions else 0.8) * len(rows) + 0.4),
+    )
     for r, (label, images) in enumerate(rows.items()):
         for c, ax in enumerate(axes[r]):
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.spines[:].set_visible(c < len(images))   # a thin frame: white images on white paper
+            ax.spines[:].set_visible(c < len(images))  # a thin frame: white images on white paper
             ax.spines[:].set_color("0.6")
             if c < len(images):
                 ax.imshow(images[c], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
@@ -409,6 +527,7 @@ def plot_image_rows(rows, captions=None, title=None, save_path=None):
 
 # --- MADE ---------------------------------------------------------------------------------------
 
+
 def _unit_labels(model, ordering):
     """Labels of the input units (their dimension, and for d > 2 the category or threshold each codes),
     of the output units (for d = 2 the conditional each gives, for d > 2 the category of each logit),
@@ -416,12 +535,12 @@ def _unit_labels(model, ordering):
     D = model.D
     conditionals = []
     for i in range(D):
-        earlier = ", ".join(f"x_{{{j}}}" for j in ordering[:ordering.index(i)])
+        earlier = ", ".join(f"x_{{{j}}}" for j in ordering[: ordering.index(i)])
         conditionals.append(f"$p(x_{{{i}}}" + (rf" \mid {earlier})$" if earlier else ")$"))
     if model.d == 2:
         return [f"$x_{{{i}}}$" for i in range(D)], conditionals, conditionals
     sign = "=" if model.encoding == "one-hot" else r"\geq"
-    first = model.d - model.in_units   # one-hot codes x = 0 .. d - 1, the ordinal code x >= 1 .. d - 1
+    first = model.d - model.in_units  # one-hot codes x = 0 .. d - 1, the ordinal code x >= 1 .. d - 1
     inputs = [f"$x_{{{i}}}{sign}{v}$" for i in range(D) for v in range(first, model.d)]
     outputs = [f"$x_{{{i}}}{{=}}{v}$" for i in range(D) for v in range(model.d)]
     return inputs, outputs, conditionals
@@ -440,12 +559,14 @@ def plot_made_connectivity(model, mask_id=0, title=None, save_path=None):
     Only for small models (at most 12 units in any layer): plot_made_masks draws large ones.
     """
     _check_save_path(save_path)
-    numbers = [m.cpu().numpy() for m in model.unit_numbers(mask_id)]   # unit_numbers checks mask_id
+    numbers = [m.cpu().numpy() for m in model.unit_numbers(mask_id)]  # unit_numbers checks mask_id
     sizes = [len(m) for m in numbers]
     if max(sizes) > MAX_DRAWN_UNITS:
-        raise ValueError(f"this MADE has layers of {sizes} units (inputs, hidden, outputs), too many to draw legibly "
-                         f"(at most {MAX_DRAWN_UNITS} a layer): draw a smaller model, e.g. D = 3 or 4, d = 2 and two "
-                         f"hidden layers of 4-6 units: MADE((3,), 2, [5, 5]), or use plot_made_masks")
+        raise ValueError(
+            f"this MADE has layers of {sizes} units (inputs, hidden, outputs), too many to draw legibly "
+            f"(at most {MAX_DRAWN_UNITS} a layer): draw a smaller model, e.g. D = 3 or 4, d = 2 and two "
+            f"hidden layers of 4-6 units: MADE((3,), 2, [5, 5]), or use plot_made_masks"
+        )
     width = max(sizes) - 1
     xs = [np.linspace(0, width, n) if n > 1 else np.array([width / 2]) for n in sizes]
     top = len(sizes) - 1
@@ -454,14 +575,36 @@ def plot_made_connectivity(model, mask_id=0, title=None, save_path=None):
     inputs, outputs, conditionals = _unit_labels(model, ordering)
 
     fig, ax = plt.subplots(figsize=(max(6.5, 0.85 * width + 3), 1.35 * top + 2), layout="constrained")
-    segments = [[(xs[l][j], l), (xs[l + 1][k], l + 1)] for l, mask in enumerate(masks) for k, j in zip(*mask.nonzero())]
-    ax.add_collection(LineCollection(segments, colors="0.45", linewidths=0.9, zorder=1, gid="connections",
-                                     label="connection (mask entry 1)"))
+    segments = [
+        [(xs[l][j], l), (xs[l + 1][k], l + 1)]
+        for l, mask in enumerate(masks)
+        for k, j in zip(*mask.nonzero())
+    ]
+    ax.add_collection(
+        LineCollection(
+            segments,
+            colors="0.45",
+            linewidths=0.9,
+            zorder=1,
+            gid="connections",
+            label="connection (mask entry 1)",
+        )
+    )
     if model.direct is not None:
         kept = model.direct.masks[mask_id].cpu().numpy().nonzero()
         direct = [[(xs[0][j], 0), (xs[-1][k], top)] for k, j in zip(*kept)]
-        ax.add_collection(LineCollection(direct, colors="C1", linewidths=1.0, linestyles="--", alpha=0.8, zorder=0,
-                                         gid="connections", label="direct connection"))
+        ax.add_collection(
+            LineCollection(
+                direct,
+                colors="C1",
+                linewidths=1.0,
+                linestyles="--",
+                alpha=0.8,
+                zorder=0,
+                gid="connections",
+                label="direct connection",
+            )
+        )
     colours = ["#cfe2f3"] + ["#eeeeee"] * (top - 1) + ["#f4cccc"]
     for l, (x, m) in enumerate(zip(xs, numbers)):
         ax.scatter(x, np.full(len(x), l), s=620, c=colours[l], edgecolors="black", linewidths=1, zorder=2)
@@ -472,8 +615,10 @@ def plot_made_connectivity(model, mask_id=0, title=None, save_path=None):
     for xi, text in zip(xs[0], inputs):
         ax.text(xi, -0.32, text, ha="center", va="top", fontsize=10)
     for xi, text in zip(xs[-1], outputs):
-        ax.text(xi, top + 0.32, text, ha="center", va="bottom", fontsize=9, rotation=0 if model.D <= 4 else 30)
-    if model.out_units > 1:   # one softmax per dimension: its conditional above its d logits
+        ax.text(
+            xi, top + 0.32, text, ha="center", va="bottom", fontsize=9, rotation=0 if model.D <= 4 else 30
+        )
+    if model.out_units > 1:  # one softmax per dimension: its conditional above its d logits
         for xi, text in zip(xs[-1].reshape(model.D, -1).mean(1), conditionals):
             ax.text(xi, top + 0.7, text, ha="center", va="bottom", fontsize=10)
     ax.set_xlim(-0.7, width + 0.5)
@@ -483,8 +628,12 @@ def plot_made_connectivity(model, mask_id=0, title=None, save_path=None):
     ax.spines[:].set_visible(False)
     ax.set_xlabel(f"ordering {ordering}; in the circles: connectivity numbers", fontsize=10)
     fig.legend(loc="outside lower center", ncols=2, fontsize=9, frameon=False)
-    _finish(fig, title or f"MADE, D = {model.D}, d = {model.d}, hidden layers {list(model.hidden_sizes)}: "
-                          f"mask {mask_id}", save_path)
+    _finish(
+        fig,
+        title
+        or f"MADE, D = {model.D}, d = {model.d}, hidden layers {list(model.hidden_sizes)}: mask {mask_id}",
+        save_path,
+    )
 
 
 def _dimension_reachability(model, mask_id):
@@ -511,22 +660,45 @@ def plot_made_masks(model, mask_id=0, title=None, save_path=None):
     _check_save_path(save_path)
     sort = [np.argsort(m.cpu().numpy(), kind="stable") for m in model.unit_numbers(mask_id)]
     layers = ["inputs"] + [f"hidden {l}" for l in range(1, len(sort) - 1)] + ["outputs"]
-    names = ([f"{layers[0]}, by position in the ordering"] + [f"{name} units, by number" for name in layers[1:-1]]
-             + [f"{layers[-1]}, by position in the ordering"])
-    panels = [(layer.masks[mask_id].cpu().numpy()[sort[l + 1]][:, sort[l]], names[l], names[l + 1],
-               f"{layers[l]} → {layers[l + 1]}") for l, layer in enumerate(model.layers)]
+    names = (
+        [f"{layers[0]}, by position in the ordering"]
+        + [f"{name} units, by number" for name in layers[1:-1]]
+        + [f"{layers[-1]}, by position in the ordering"]
+    )
+    panels = [
+        (
+            layer.masks[mask_id].cpu().numpy()[sort[l + 1]][:, sort[l]],
+            names[l],
+            names[l + 1],
+            f"{layers[l]} → {layers[l + 1]}",
+        )
+        for l, layer in enumerate(model.layers)
+    ]
     if model.direct is not None:
-        panels.append((model.direct.masks[mask_id].cpu().numpy()[sort[-1]][:, sort[0]], names[0], names[-1],
-                       "inputs → outputs, direct"))
+        panels.append(
+            (
+                model.direct.masks[mask_id].cpu().numpy()[sort[-1]][:, sort[0]],
+                names[0],
+                names[-1],
+                "inputs → outputs, direct",
+            )
+        )
     reach = _dimension_reachability(model, mask_id)
     order = model.orderings[mask_id].cpu()
-    panels.append((reach[order][:, order].numpy(), "input dimensions, by position in the ordering",
-                   "output dimensions, by position", "which inputs reach each output"))
+    panels.append(
+        (
+            reach[order][:, order].numpy(),
+            "input dimensions, by position in the ordering",
+            "output dimensions, by position",
+            "which inputs reach each output",
+        )
+    )
 
     rows = -(-len(panels) // 4)
     columns = -(-len(panels) // rows)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.9 * columns, 3.7 * rows + 0.5), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(3.9 * columns, 3.7 * rows + 0.5), squeeze=False, layout="constrained"
+    )
     for ax, (mask, xlabel, ylabel, name) in zip(axes.flat, panels):
         ax.imshow(mask, cmap="gray_r", vmin=0, vmax=1, aspect="auto", interpolation="antialiased")
         ax.set_title(f"{name} ({mask.shape[0]} × {mask.shape[1]})", fontsize=10)
@@ -534,9 +706,16 @@ def plot_made_masks(model, mask_id=0, title=None, save_path=None):
         ax.set_ylabel(ylabel, fontsize=9)
         for axis in (ax.xaxis, ax.yaxis):
             axis.set_major_locator(MaxNLocator(nbins=5, integer=True))
-    for ax in axes.flat[len(panels):]:
+    for ax in axes.flat[len(panels) :]:
         ax.axis("off")
-    fig.legend(handles=[Patch(color="black", label="1: connection kept"),
-                        Patch(facecolor="white", edgecolor="0.5", label="0: connection masked")],
-               loc="outside lower center", ncols=2, fontsize=9, frameon=False)
+    fig.legend(
+        handles=[
+            Patch(color="black", label="1: connection kept"),
+            Patch(facecolor="white", edgecolor="0.5", label="0: connection masked"),
+        ],
+        loc="outside lower center",
+        ncols=2,
+        fontsize=9,
+        frameon=False,
+    )
     _finish(fig, title or f"MADE masks (mask {mask_id}), units sorted by connectivity number", save_path)

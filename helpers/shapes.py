@@ -6,6 +6,7 @@ star) at a random size, rotation and position. Shape pixels are 0 on a backgroun
 course's set. A pixel belongs to the shape when its centre lies inside it (no anti-aliasing), so the
 images are exactly binary and depend only on numpy's legacy `RandomState`, whose stream is frozen.
 """
+
 import numpy as np
 
 KINDS = ("circle", "square", "triangle", "pentagon", "hexagon", "star")
@@ -53,7 +54,7 @@ def generate_shapes(n, size=20, seed=0):
         centre = rng.uniform(radius, size - radius, size=2)
         offsets = centres - centre
         if kind == "circle":
-            inside = (offsets ** 2).sum(axis=1) <= radius ** 2
+            inside = (offsets**2).sum(axis=1) <= radius**2
         else:
             inside = _inside_polygon(offsets, _polygon_vertices(kind, radius, angle))
         images[i].reshape(-1)[inside] = 0

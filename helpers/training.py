@@ -1,5 +1,6 @@
 """Training by maximum likelihood: `train_epochs`, `fit` (with early stopping on validation data) and
 what they need around them."""
+
 import contextlib
 import copy
 import itertools
@@ -16,6 +17,7 @@ from tqdm import tqdm
 
 from ._checks import check_integer, check_positive, check_seed, values_checked
 from .devices import check_device, describe_device, model_device, training_device
+
 
 def seed(value=0):
     """Seed Python, numpy and torch (all devices) so that a run can be repeated."""
@@ -37,10 +39,14 @@ class BatchLoader:
     def __init__(self, data, batch_size=128, shuffle=False, seed=0):
         # a tensor stays on its device (a CUDA tensor cannot become a numpy array); numpy's reversed
         # views (np.flip) are copied, since torch takes no negative strides
-        self.data = data.detach() if torch.is_tensor(data) else torch.as_tensor(np.require(data, requirements="C"))
+        self.data = (
+            data.detach() if torch.is_tensor(data) else torch.as_tensor(np.require(data, requirements="C"))
+        )
         if self.data.dim() == 0 or len(self.data) == 0:
-            raise ValueError(f"BatchLoader got no examples (data of shape {tuple(self.data.shape)}); pass an array "
-                             f"with at least one example along its first dimension")
+            raise ValueError(
+                f"BatchLoader got no examples (data of shape {tuple(self.data.shape)}); pass an array "
+                f"with at least one example along its first dimension"
+            )
         self.batch_size = check_integer(batch_size, "batch_size", 1, "examples per batch")
         self.shuffle, self.seed, self.epoch = shuffle, check_seed(seed), 0
 
@@ -58,9 +64,11 @@ class BatchLoader:
 
 class TrainingResult(NamedTuple):
     train_losses: np.ndarray  # one per batch, nats per dimension
-    valid_losses: np.ndarray  # one before training, then one per epoch, nats per dimension (empty without validation)
-    best_epoch: int = None    # `fit`: the epoch whose state was kept (the last one without early stopping)
-    test_loss: float = None   # `fit`: the test loss of the reported model, evaluated once
+    valid_losses: (
+        np.ndarray
+    )  # one before training, then one per epoch, nats per dimension (empty without validation)
+    best_epoch: int = None  # `fit`: the epoch whose state was kept (the last one without early stopping)
+    test_loss: float = None  # `fit`: the test loss of the reported model, evaluated once
 
 
 class TrainingDiverged(FloatingPointError):
@@ -79,11 +87,15 @@ def _check_loader(loader, name):
     if loader is None:
         return
     if torch.is_tensor(loader) or isinstance(loader, np.ndarray):
-        raise TypeError(f"{name} must be a loader of batches, got the data itself ({type(loader).__name__} of shape "
-                        f"{tuple(loader.shape)}): wrap it in BatchLoader(x, batch_size=128)")
+        raise TypeError(
+            f"{name} must be a loader of batches, got the data itself ({type(loader).__name__} of shape "
+            f"{tuple(loader.shape)}): wrap it in BatchLoader(x, batch_size=128)"
+        )
     if not (hasattr(loader, "__len__") and hasattr(loader, "__iter__")):
-        raise TypeError(f"{name} must be a loader of batches with a len(), such as BatchLoader(x, batch_size=128), "
-                        f"got {type(loader).__name__}")
+        raise TypeError(
+            f"{name} must be a loader of batches with a len(), such as BatchLoader(x, batch_size=128), "
+            f"got {type(loader).__name__}"
+        )
     if len(loader) == 0:
         raise ValueError(f"{name} is empty: it yields no batches")
 
@@ -99,11 +111,16 @@ def _batches(loader, device, model, name="loader"):
         if isinstance(batch, (list, tuple)):  # a DataLoader over a TensorDataset yields 1-tuples
             batch = batch[0]
         if not torch.is_tensor(batch):
-            raise TypeError(f"{name} yielded a batch of type {type(batch).__name__}; each batch must be a tensor (or a "
-                            f"1-tuple of one, as a DataLoader over a TensorDataset yields): pass "
-                            f"BatchLoader(x, batch_size=128) for an array x")
-        checked = (device.type != "cpu" and batch.device.type == "cpu"
-                   and callable(getattr(model, "check_input", None)))
+            raise TypeError(
+                f"{name} yielded a batch of type {type(batch).__name__}; each batch must be a tensor (or a "
+                f"1-tuple of one, as a DataLoader over a TensorDataset yields): pass "
+                f"BatchLoader(x, batch_size=128) for an array x"
+            )
+        checked = (
+            device.type != "cpu"
+            and batch.device.type == "cpu"
+            and callable(getattr(model, "check_input", None))
+        )
         if checked:
             model.check_input(batch)
         yield batch.to(device, non_blocking=True), checked
@@ -137,9 +154,11 @@ def _check_lr(lr, model):
     dtypes = [p.dtype for p in model.parameters() if p.dtype.is_floating_point] or [torch.float32]
     largest = min(torch.finfo(dtype).max for dtype in dtypes) / 10
     if lr > largest:
-        raise ValueError(f"lr={lr:g} is too large: Adam's first step, 10 lr, would overflow the parameters' "
-                         f"{min(dtypes, key=lambda t: torch.finfo(t).max)} (lr must be at most {largest:.3g}; "
-                         f"useful learning rates are below 1)")
+        raise ValueError(
+            f"lr={lr:g} is too large: Adam's first step, 10 lr, would overflow the parameters' "
+            f"{min(dtypes, key=lambda t: torch.finfo(t).max)} (lr must be at most {largest:.3g}; "
+            f"useful learning rates are below 1)"
+        )
     return lr
 
 
@@ -147,15 +166,19 @@ def _check_optimizer(optimizer, model):
     """Refuse what is not an optimizer, and one built for another model: its steps would leave `model` as it
     was while the losses were reported as training (a notebook cell re-run with the old optimizer kept)."""
     if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer built on this model's parameters, got "
-                        f"{type(optimizer).__name__} {optimizer!r}; for a fresh Adam, pass lr= instead")
+        raise TypeError(
+            f"optimizer must be a torch.optim.Optimizer built on this model's parameters, got "
+            f"{type(optimizer).__name__} {optimizer!r}; for a fresh Adam, pass lr= instead"
+        )
     held = {id(p) for group in optimizer.param_groups for p in group["params"]}
     parameters = list(model.parameters())
     if not any(id(p) in held for p in parameters):
-        raise ValueError(f"optimizer ({type(optimizer).__name__}) holds {len(held)} tensors, none of them among the "
-                         f"{len(parameters)} parameters of this {type(model).__name__}: it was built for another "
-                         f"model (a re-run cell?); build it on this one, e.g. "
-                         f"torch.optim.{type(optimizer).__name__}(model.parameters(), lr=...)")
+        raise ValueError(
+            f"optimizer ({type(optimizer).__name__}) holds {len(held)} tensors, none of them among the "
+            f"{len(parameters)} parameters of this {type(model).__name__}: it was built for another "
+            f"model (a re-run cell?); build it on this one, e.g. "
+            f"torch.optim.{type(optimizer).__name__}(model.parameters(), lr=...)"
+        )
 
 
 class EarlyStopping:
@@ -202,21 +225,34 @@ class Rollback:
         raise TrainingDiverged(
             f"{what}; {hint} (lr={self.optimizer.param_groups[0]['lr']}). The model is restored to its state "
             f"{restored}, the last one whose loss was seen finite; the losses so far are on this exception "
-            f"(.train_losses, .valid_losses).", train_losses, valid_losses, epoch, batch)
+            f"(.train_losses, .valid_losses).",
+            train_losses,
+            valid_losses,
+            epoch,
+            batch,
+        )
 
 
 def _check_training(model, epochs, lr, optimizer, grad_clip, train_loader, valid_loader):
     """The arguments of `train_epochs`, checked: the epochs, the optimizer (a fresh Adam for lr) and grad_clip."""
     if not callable(getattr(model, "loss", None)):
-        raise TypeError(f"{type(model).__name__} has no loss(batch) method; train_epochs minimizes "
-                        f"model.loss(batch), the mean NLL of a batch")
+        raise TypeError(
+            f"{type(model).__name__} has no loss(batch) method; train_epochs minimizes "
+            f"model.loss(batch), the mean NLL of a batch"
+        )
     if next(model.parameters(), None) is None:
-        raise ValueError(f"{type(model).__name__} has no parameters: there is nothing to train; "
-                         f"evaluate(model, loader) gives its loss")
+        raise ValueError(
+            f"{type(model).__name__} has no parameters: there is nothing to train; "
+            f"evaluate(model, loader) gives its loss"
+        )
     epochs = check_integer(epochs, "epochs", 1, "passes over the training data")
     if (optimizer is None) == (lr is None):
-        raise ValueError("pass either lr (for a fresh Adam) or optimizer (one of your own, with its own learning "
-                         "rate), not both" if optimizer is not None else "pass lr, the learning rate of Adam")
+        raise ValueError(
+            "pass either lr (for a fresh Adam) or optimizer (one of your own, with its own learning "
+            "rate), not both"
+            if optimizer is not None
+            else "pass lr, the learning rate of Adam"
+        )
     if grad_clip is not None:
         grad_clip = check_positive(grad_clip, "grad_clip", "the largest gradient norm; None for no clipping")
     _check_loader(train_loader, "train_loader")
@@ -228,8 +264,18 @@ def _check_training(model, epochs, lr, optimizer, grad_clip, train_loader, valid
     return epochs, optimizer, grad_clip
 
 
-def train_epochs(model, train_loader, valid_loader, epochs, lr=None, grad_clip=None, device=None, progress=True,
-                 optimizer=None, on_epoch_end=None):
+def train_epochs(
+    model,
+    train_loader,
+    valid_loader,
+    epochs,
+    lr=None,
+    grad_clip=None,
+    device=None,
+    progress=True,
+    optimizer=None,
+    on_epoch_end=None,
+):
     """Fit `model` by Adam (learning rate `lr`) on the mean NLL `model.loss(batch)`.
 
     Returns `TrainingResult(train_losses, valid_losses)`: the training loss of every batch, and the
@@ -259,15 +305,20 @@ def train_epochs(model, train_loader, valid_loader, epochs, lr=None, grad_clip=N
     (pass it instead of `lr`), so its state can be restored from a checkpoint; `on_epoch_end(epoch,
     valid_loss)` is called after each epoch (1-based) and stops training early by returning True.
     """
-    epochs, optimizer, grad_clip = _check_training(model, epochs, lr, optimizer, grad_clip, train_loader,
-                                                   valid_loader)
+    epochs, optimizer, grad_clip = _check_training(
+        model, epochs, lr, optimizer, grad_clip, train_loader, valid_loader
+    )
     device = check_device(device)
     device, why = (device, None) if device is not None else training_device(model)
     model.to(device)
     if progress:
-        print(f"Training {type(model).__name__} on {describe_device(device)} for {epochs} epochs"
-              + (f" ({why})" if why else ""))
-    hint = "lower the learning rate" + (" or pass grad_clip" if grad_clip is None else f" or clip harder than {grad_clip}")
+        print(
+            f"Training {type(model).__name__} on {describe_device(device)} for {epochs} epochs"
+            + (f" ({why})" if why else "")
+        )
+    hint = "lower the learning rate" + (
+        " or pass grad_clip" if grad_clip is None else f" or clip harder than {grad_clip}"
+    )
     train_losses, valid_losses = [], []
     rollback = Rollback(model, optimizer)
 
@@ -276,18 +327,42 @@ def train_epochs(model, train_loader, valid_loader, epochs, lr=None, grad_clip=N
             valid_losses.append(evaluate(model, valid_loader, device))
             if not math.isfinite(valid_losses[-1]):
                 if epoch == 0:
-                    raise FloatingPointError(f"the validation loss is {valid_losses[-1]} after epoch 0, before "
-                                             f"training: the model gives some validation example zero probability")
+                    raise FloatingPointError(
+                        f"the validation loss is {valid_losses[-1]} after epoch 0, before "
+                        f"training: the model gives some validation example zero probability"
+                    )
                 bad = valid_losses.pop()
-                rollback.restore_and_raise(f"the validation loss is {bad} after epoch {epoch}", hint,
-                                           train_losses, valid_losses, epoch)
+                rollback.restore_and_raise(
+                    f"the validation loss is {bad} after epoch {epoch}",
+                    hint,
+                    train_losses,
+                    valid_losses,
+                    epoch,
+                )
 
     validate(0)
-    with tqdm(total=epochs * len(train_loader), disable=not progress, file=sys.stdout, mininterval=1.0,
-              unit="batch", dynamic_ncols=True) as bar:
+    with tqdm(
+        total=epochs * len(train_loader),
+        disable=not progress,
+        file=sys.stdout,
+        mininterval=1.0,
+        unit="batch",
+        dynamic_ncols=True,
+    ) as bar:
         for epoch in range(1, epochs + 1):
-            losses, last = _train_one_epoch(model, train_loader, device, optimizer, grad_clip, epoch, rollback, hint,
-                                            train_losses, valid_losses, bar)
+            losses, last = _train_one_epoch(
+                model,
+                train_loader,
+                device,
+                optimizer,
+                grad_clip,
+                epoch,
+                rollback,
+                hint,
+                train_losses,
+                valid_losses,
+                bar,
+            )
             train_losses.extend(losses.tolist())
             validate(epoch)
             if valid_loader is not None:
@@ -296,25 +371,36 @@ def train_epochs(model, train_loader, valid_loader, epochs, lr=None, grad_clip=N
             bar.set_postfix_str(f"epoch {epoch}/{epochs}, train {losses.mean():.4f}{valid_text} nats/dim")
             if on_epoch_end is not None and on_epoch_end(epoch, valid_losses[-1] if valid_losses else None):
                 break
-        if valid_loader is None:   # the last update is judged by nothing else: the final state's loss on its last batch
+        if (
+            valid_loader is None
+        ):  # the last update is judged by nothing else: the final state's loss on its last batch
             model.eval()
             with torch.no_grad():
                 final_loss = float(_loss(model, *last))
             model.train()
             if not math.isfinite(final_loss):
-                rollback.restore_and_raise(f"the loss of the final state (on the last training batch) is {final_loss} "
-                                           f"after epoch {epoch}", hint, train_losses, valid_losses, epoch)
+                rollback.restore_and_raise(
+                    f"the loss of the final state (on the last training batch) is {final_loss} "
+                    f"after epoch {epoch}",
+                    hint,
+                    train_losses,
+                    valid_losses,
+                    epoch,
+                )
     return TrainingResult(np.array(train_losses), np.array(valid_losses))
 
 
-def _train_one_epoch(model, loader, device, optimizer, grad_clip, epoch, rollback, hint, train_losses, valid_losses,
-                     bar):
+def _train_one_epoch(
+    model, loader, device, optimizer, grad_clip, epoch, rollback, hint, train_losses, valid_losses, bar
+):
     """One pass over the loader, an update per batch; returns the batches' losses (a numpy array) and the last
     (batch, checked). Checks the losses every batch on the CPU, every 32 on a GPU (see `train_epochs`)."""
     check_every = 1 if device.type == "cpu" else 32
-    start = rollback.state if rollback.epoch == epoch - 1 else rollback.snapshot()   # judged by the first batch's loss
+    start = (
+        rollback.state if rollback.epoch == epoch - 1 else rollback.snapshot()
+    )  # judged by the first batch's loss
     model.train()
-    losses, checked = [], 0   # kept on the device; those before `checked` are finite
+    losses, checked = [], 0  # kept on the device; those before `checked` are finite
     for batch_number, (batch, was_checked) in enumerate(_batches(loader, device, model, "train_loader"), 1):
         loss = _loss(model, batch, was_checked)
         optimizer.zero_grad(set_to_none=True)
@@ -322,7 +408,7 @@ def _train_one_epoch(model, loader, device, optimizer, grad_clip, epoch, rollbac
         if grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
-        if callable(getattr(model, "next_mask", None)):   # MADE's mask cycle: the next mask after each update
+        if callable(getattr(model, "next_mask", None)):  # MADE's mask cycle: the next mask after each update
             model.next_mask()
         losses.append(loss.detach())
         bar.update()
@@ -334,8 +420,13 @@ def _train_one_epoch(model, loader, device, optimizer, grad_clip, epoch, rollbac
             if first_bad > 1:
                 rollback.keep(start, epoch - 1)
             rollback.restore_and_raise(
-                f"the training loss became {float(losses[first_bad - 1])} at epoch {epoch}, batch {first_bad}", hint,
-                train_losses + [float(v) for v in losses[:first_bad - 1]], valid_losses, epoch, first_bad)
+                f"the training loss became {float(losses[first_bad - 1])} at epoch {epoch}, batch {first_bad}",
+                hint,
+                train_losses + [float(v) for v in losses[: first_bad - 1]],
+                valid_losses,
+                epoch,
+                first_bad,
+            )
         rollback.keep(start, epoch - 1)
         checked = batch_number
     return torch.stack(losses).cpu().numpy(), (batch, was_checked)
@@ -347,8 +438,19 @@ def _loader(data, split, batch_size, **kwargs):
     return BatchLoader(data, batch_size, **kwargs)
 
 
-def fit(model, dataset, epochs, lr, batch_size=128, grad_clip=None, loader_seed=0, patience=None, refit=False,
-        test=True, verbose=True):
+def fit(
+    model,
+    dataset,
+    epochs,
+    lr,
+    batch_size=128,
+    grad_clip=None,
+    loader_seed=0,
+    patience=None,
+    refit=False,
+    test=True,
+    verbose=True,
+):
     """Train on `dataset.train`, select on `dataset.valid`, and report the test loss once.
 
     The validation loss is computed after every epoch. With `patience`, training stops when it has not
@@ -379,33 +481,55 @@ def fit(model, dataset, epochs, lr, batch_size=128, grad_clip=None, loader_seed=
             best_state["model"] = copy.deepcopy(model.state_dict())
         return stopping.should_stop(epoch)
 
-    result = train_epochs(model, train, valid, epochs, lr, grad_clip=grad_clip, progress=verbose,
-                          on_epoch_end=keep_best)
+    result = train_epochs(
+        model, train, valid, epochs, lr, grad_clip=grad_clip, progress=verbose, on_epoch_end=keep_best
+    )
     trained = len(result.valid_losses) - 1
     if patience is None:
         best_epoch = trained
-        say(f"Validation loss {result.valid_losses[-1]:.4f} nats per dimension after {trained} epochs "
-            f"(lowest {stopping.best_loss:.4f}, at epoch {stopping.best_epoch})")
+        say(
+            f"Validation loss {result.valid_losses[-1]:.4f} nats per dimension after {trained} epochs "
+            f"(lowest {stopping.best_loss:.4f}, at epoch {stopping.best_epoch})"
+        )
     else:
         best_epoch = stopping.best_epoch
         model.load_state_dict(best_state["model"])
-        stop = f"stopped after {trained}, {patience} without improvement" if trained < epochs else f"ran all {epochs}"
-        say(f"Best validation loss {stopping.best_loss:.4f} nats per dimension at epoch {best_epoch} ({stop}); "
-            f"kept that state")
+        stop = (
+            f"stopped after {trained}, {patience} without improvement"
+            if trained < epochs
+            else f"ran all {epochs}"
+        )
+        say(
+            f"Best validation loss {stopping.best_loss:.4f} nats per dimension at epoch {best_epoch} ({stop}); "
+            f"kept that state"
+        )
     if refit:
         model.load_state_dict(initial)
         both = np.concatenate([dataset.train, dataset.valid])
-        train_epochs(model, BatchLoader(both, batch_size, shuffle=True, seed=loader_seed), None, best_epoch, lr,
-                     grad_clip=grad_clip, progress=verbose)
-        say(f"Retrained from the same initial state on train + valid ({len(both)} examples) for the selected "
-            f"{best_epoch} epochs")
+        train_epochs(
+            model,
+            BatchLoader(both, batch_size, shuffle=True, seed=loader_seed),
+            None,
+            best_epoch,
+            lr,
+            grad_clip=grad_clip,
+            progress=verbose,
+        )
+        say(
+            f"Retrained from the same initial state on train + valid ({len(both)} examples) for the selected "
+            f"{best_epoch} epochs"
+        )
     result = result._replace(best_epoch=best_epoch)
     if not test:
         return result
     test_loss = evaluate(model, test_loader)
     if not math.isfinite(test_loss):
-        raise FloatingPointError(f"the test loss is {test_loss}: the model gives some test example zero probability")
-    per_image = f" ({test_loss * np.prod(dataset.shape):.2f} nats per image)" if len(dataset.shape) == 2 else ""
+        raise FloatingPointError(
+            f"the test loss is {test_loss}: the model gives some test example zero probability"
+        )
+    per_image = (
+        f" ({test_loss * np.prod(dataset.shape):.2f} nats per image)" if len(dataset.shape) == 2 else ""
+    )
     print(f"Final Test Loss: {test_loss:.4f} nats per dimension{per_image}")
     return result._replace(test_loss=test_loss)
 
@@ -420,40 +544,51 @@ def select(make_model, dataset, grid, **fit_args):
     diverges (TrainingDiverged) is reported as such and counts as infinitely bad.
     """
     if not isinstance(grid, dict):
-        raise TypeError(f"grid must be a dict of {{fit argument: [values]}}, e.g. {{'lr': [0.01, 0.1]}}, got "
-                        f"{type(grid).__name__}")
+        raise TypeError(
+            f"grid must be a dict of {{fit argument: [values]}}, e.g. {{'lr': [0.01, 0.1]}}, got "
+            f"{type(grid).__name__}"
+        )
     for name, values in grid.items():
-        if isinstance(values, str):   # iterated, it would try each character as a value
-            raise TypeError(f"grid[{name!r}] must be a list of the values to try, got the string {values!r}; write "
-                            f"the values themselves, e.g. {{{name!r}: [{values}]}}")
+        if isinstance(values, str):  # iterated, it would try each character as a value
+            raise TypeError(
+                f"grid[{name!r}] must be a list of the values to try, got the string {values!r}; write "
+                f"the values themselves, e.g. {{{name!r}: [{values}]}}"
+            )
         if not isinstance(values, Iterable):
-            raise TypeError(f"grid[{name!r}] must be a list of the values to try, got {values!r}; write "
-                            f"{{{name!r}: [{values!r}]}} for a single value")
+            raise TypeError(
+                f"grid[{name!r}] must be a list of the values to try, got {values!r}; write "
+                f"{{{name!r}: [{values!r}]}} for a single value"
+            )
     names = list(grid)
     combinations = [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
     if not combinations:
         raise ValueError("grid must give at least one value for each setting, e.g. {'lr': [0.01, 0.1]}")
-    scores, made = [], weakref.WeakSet()   # the models make_model returned: each setting needs a fresh one
+    scores, made = [], weakref.WeakSet()  # the models make_model returned: each setting needs a fresh one
     for setting in combinations:
         seed(0)
         text = ", ".join(f"{k}={v}" for k, v in setting.items())
         model = make_model()
         if model in made:
-            raise ValueError(f"make_model returned the same {type(model).__name__} it returned for an earlier setting, "
-                             f"so {text} would start from the weights that setting left: build a fresh model inside "
-                             f"it, e.g. select(lambda: MADE(...), ...), not select(lambda: model, ...)")
+            raise ValueError(
+                f"make_model returned the same {type(model).__name__} it returned for an earlier setting, "
+                f"so {text} would start from the weights that setting left: build a fresh model inside "
+                f"it, e.g. select(lambda: MADE(...), ...), not select(lambda: model, ...)"
+            )
         made.add(model)
         try:
             result = fit(model, dataset, **fit_args, **setting, test=False, verbose=False)
-        except TrainingDiverged as error:   # one bad setting must not cost the completed fits
+        except TrainingDiverged as error:  # one bad setting must not cost the completed fits
             scores.append(math.inf)
-            print(f"{text}: diverged at epoch {error.epoch}, counted as infinitely bad ({str(error).split(';')[0]})")
+            print(
+                f"{text}: diverged at epoch {error.epoch}, counted as infinitely bad ({str(error).split(';')[0]})"
+            )
             continue
         scores.append(result.valid_losses[result.best_epoch])
         print(f"{text}: validation loss {scores[-1]:.4f} nats per dimension at epoch {result.best_epoch}")
     if all(math.isinf(score) for score in scores):
-        raise TrainingDiverged("every setting of the grid diverged; try smaller learning rates or pass grad_clip",
-                               [], [], None)
+        raise TrainingDiverged(
+            "every setting of the grid diverged; try smaller learning rates or pass grad_clip", [], [], None
+        )
     best = combinations[int(np.argmin(scores))]
     print("chosen on validation: " + ", ".join(f"{k}={v}" for k, v in best.items()))
     return best

@@ -9,5 +9,5 @@ OUTPUT_WAIT_SECONDS = 600
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if hasattr(item, "output_timeout"):   # nbval's notebook cells (IPyNbCell)
+        if hasattr(item, "output_timeout"):  # nbval's notebook cells (IPyNbCell)
             item.output_timeout = OUTPUT_WAIT_SECONDS

@@ -17,7 +17,6 @@ from helpers import download
 from helpers.data import load_dataset
 from helpers.download import CorruptDataError, DataNotFoundError
 
-
 # --------------------------------------------------------------------------------------------------
 # fixtures: an empty cache and data folder, a local HTTP server, simulated permission faults
 
@@ -129,6 +128,7 @@ def make_unreadable(monkeypatch, folder):
             if _strictly_inside(self, folder):
                 raise _refused(self)
             return _original(self, *args, **kwargs)
+
         monkeypatch.setattr(pathlib.Path, name, guarded)
 
 
@@ -136,16 +136,22 @@ def make_read_only(monkeypatch, folder, code=errno.EACCES):
     """Make `folder` behave as a read-only folder: what would create, change or remove anything in it
     raises the OSError `code` that the OS would raise (the tests run as root, whom chmod does not stop):
     EACCES for a folder this user may not write, EROFS for one on a read-only file system."""
+
     def guard(original, writes=lambda *args, **kwargs: True):
         def guarded(path, *args, **kwargs):
             if _strictly_inside(path, folder) and writes(*args, **kwargs):
                 raise _refused(path, code)
             return original(path, *args, **kwargs)
+
         return guarded
+
     for name in ("mkdir", "unlink", "remove", "rmdir", "rename", "replace"):
         monkeypatch.setattr(os, name, guard(getattr(os, name)))
-    monkeypatch.setattr(os, "open", guard(os.open, lambda flags, *args, **kwargs: flags & (
-        os.O_WRONLY | os.O_RDWR | os.O_CREAT)))
+    monkeypatch.setattr(
+        os,
+        "open",
+        guard(os.open, lambda flags, *args, **kwargs: flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)),
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -168,6 +174,7 @@ def test_the_cache_of_an_installed_package_is_the_users_cache_folder(tmp_path):
 
 def test_the_data_module_re_exports_the_download_names():
     from helpers import data
+
     for name in ("DataNotFoundError", "CorruptDataError", "DATA_DIR", "data_dirs", "fetch"):
         assert getattr(data, name) is getattr(download, name)
 
@@ -192,7 +199,9 @@ def test_download_with_a_wrong_checksum_leaves_nothing(folders, server, monkeypa
     handler, base = server
     handler.files["/tiny.bin"] = b"other content"
     register(monkeypatch, "tiny.bin", base + "/tiny.bin", b"tiny content")
-    with pytest.raises(CorruptDataError, match=r"tiny\.bin downloaded from http://127.*: sha256 \w+, expected \w+"):
+    with pytest.raises(
+        CorruptDataError, match=r"tiny\.bin downloaded from http://127.*: sha256 \w+, expected \w+"
+    ):
         download.fetch("tiny.bin", _read_bytes)
     assert files_under(cache) == []
 
@@ -222,7 +231,9 @@ def test_non_image_download_is_rejected_and_not_cached(folders, server, monkeypa
     cache, _ = folders
     handler, base = server
     handler.files["/smiley.jpg"] = b"<html>not found</html>"
-    register(monkeypatch, "smiley.jpg", base + "/smiley.jpg")  # no file checksum: the image check must catch it
+    register(
+        monkeypatch, "smiley.jpg", base + "/smiley.jpg"
+    )  # no file checksum: the image check must catch it
     with pytest.raises(CorruptDataError, match="smiley.jpg downloaded from .*: not a readable image") as err:
         load_dataset("smiley")
     assert ".partial" not in str(err.value)  # the staging folder is gone: naming it would not help
@@ -246,7 +257,9 @@ def test_corrupt_file_in_the_users_folder_is_named_with_the_fix(folders, monkeyp
     _, user = folders
     register(monkeypatch, "tiny.bin", dead_url("tiny.bin"), b"tiny content")
     (user / "tiny.bin").write_bytes(b"tiny cont")
-    with pytest.raises(CorruptDataError, match=r"tiny\.bin: sha256 \w+, expected \w+.*\nReplace it with the file from"):
+    with pytest.raises(
+        CorruptDataError, match=r"tiny\.bin: sha256 \w+, expected \w+.*\nReplace it with the file from"
+    ):
         download.fetch("tiny.bin", _read_bytes)
     assert (user / "tiny.bin").exists()
 
@@ -271,7 +284,9 @@ def test_two_repairs_of_the_same_corrupt_file_at_once_both_succeed(folders, serv
     cache, _ = folders
     handler, base = server
     handler.files["/tiny.bin"] = b"tiny content"
-    register(monkeypatch, "tiny.bin", base + "/tiny.bin")  # no file checksum: `parse` below checks the content
+    register(
+        monkeypatch, "tiny.bin", base + "/tiny.bin"
+    )  # no file checksum: `parse` below checks the content
     cache.mkdir()
     (cache / "tiny.bin").write_bytes(b"garbage")
     both_found_it_corrupt = threading.Barrier(2, timeout=10)
@@ -280,7 +295,9 @@ def test_two_repairs_of_the_same_corrupt_file_at_once_both_succeed(folders, serv
     def parse(path):
         content = path.read_bytes()
         if content != b"tiny content":
-            if threading.get_ident() not in waited:  # once per thread: both see the corrupt file before either repairs
+            if (
+                threading.get_ident() not in waited
+            ):  # once per thread: both see the corrupt file before either repairs
                 waited.add(threading.get_ident())
                 both_found_it_corrupt.wait()
             raise CorruptDataError("not the tiny content")
@@ -332,7 +349,10 @@ def test_an_unreadable_users_folder_does_not_hide_the_cached_copy(folders, serve
     (user / "tiny.bin").write_bytes(b"tiny content")
     handler.files.clear()
     make_unreadable(monkeypatch, user)
-    with pytest.warns(UserWarning, match=re.escape(f"Skipping {user}: cannot read") + ".*Permission denied.*HELPERS_DATA_DIR"):
+    with pytest.warns(
+        UserWarning,
+        match=re.escape(f"Skipping {user}: cannot read") + ".*Permission denied.*HELPERS_DATA_DIR",
+    ):
         assert download.fetch("tiny.bin", _read_bytes) == b"tiny content"
 
 
@@ -358,9 +378,11 @@ def test_a_cache_on_a_read_only_file_system_names_the_file_the_folder_and_the_fi
     with pytest.raises(DataNotFoundError) as err:
         download.fetch("tiny.bin", _read_bytes)
     message = str(err.value)
-    assert message.startswith(f"Cannot write into the cache {cache} (Read-only file system), so tiny.bin cannot")
+    assert message.startswith(
+        f"Cannot write into the cache {cache} (Read-only file system), so tiny.bin cannot"
+    )
     assert f"Make {cache} writable" in message and url in message and "HELPERS_DATA_DIR" in message
-    assert ".partial" not in message   # the lock file, which the OSError named
+    assert ".partial" not in message  # the lock file, which the OSError named
     assert files_under(cache) == []
 
 
@@ -370,18 +392,23 @@ class _FullDisk(io.FileIO):
 
 
 def test_a_full_disk_during_a_download_names_the_file_the_folder_and_the_fix_and_leaves_nothing(
-        folders, server, monkeypatch):
+    folders, server, monkeypatch
+):
     cache, _ = folders
     handler, base = server
     handler.files["/tiny.bin"] = b"tiny content"
     register(monkeypatch, "tiny.bin", base + "/tiny.bin", b"tiny content")
-    monkeypatch.setattr(download, "open", lambda path, mode: _FullDisk(path, mode), raising=False)  # _get's open
+    monkeypatch.setattr(
+        download, "open", lambda path, mode: _FullDisk(path, mode), raising=False
+    )  # _get's open
     with pytest.raises(DataNotFoundError) as err:
         download.fetch("tiny.bin", _read_bytes)
     message = str(err.value)
-    assert message.startswith(f"Cannot write into the cache {cache} (No space left on device), so tiny.bin cannot")
+    assert message.startswith(
+        f"Cannot write into the cache {cache} (No space left on device), so tiny.bin cannot"
+    )
     assert "Free some space" in message and base + "/tiny.bin" in message and "HELPERS_DATA_DIR" in message
-    assert ".partial" not in message   # the staged file, which the OSError named
+    assert ".partial" not in message  # the staged file, which the OSError named
     assert files_under(cache) == []
 
 
@@ -406,16 +433,22 @@ def _cache_holds_a_good_copy(cache):
     (cache / "tiny.bin").write_bytes(b"tiny content")
 
 
-@pytest.mark.parametrize("make, reason", [
-    (lambda user: os.symlink(user / "tiny.bin", user / "tiny.bin"), "Too many levels of symbolic links"),
-    (lambda user: (user / "tiny.bin").mkdir(), None),
-])
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (lambda user: os.symlink(user / "tiny.bin", user / "tiny.bin"), "Too many levels of symbolic links"),
+        (lambda user: (user / "tiny.bin").mkdir(), None),
+    ],
+)
 def test_a_symlink_loop_or_a_folder_in_the_users_folder_does_not_hide_the_cached_copy(folders, make, reason):
     cache, user = folders
     _cache_holds_a_good_copy(cache)
     make(user)
-    match = (re.escape(f"Skipping {user}: cannot read {user / 'tiny.bin'} ({reason})") if reason else
-             re.escape(f"Skipping {user / 'tiny.bin'}: it is a folder, not a regular file"))
+    match = (
+        re.escape(f"Skipping {user}: cannot read {user / 'tiny.bin'} ({reason})")
+        if reason
+        else re.escape(f"Skipping {user / 'tiny.bin'}: it is a folder, not a regular file")
+    )
     with pytest.warns(UserWarning, match=match):
         assert download.find_local("tiny.bin") == [cache / "tiny.bin"]
 
@@ -435,10 +468,12 @@ def test_a_named_pipe_in_the_users_folder_is_skipped_not_waited_on(folders):
     os.mkfifo(fifo)
     found = []
     search = threading.Thread(target=lambda: found.append(download.find_local("tiny.bin")), daemon=True)
-    with pytest.warns(UserWarning, match=re.escape(f"Skipping {fifo}: it is a named pipe (FIFO), not a regular file")):
+    with pytest.warns(
+        UserWarning, match=re.escape(f"Skipping {fifo}: it is a named pipe (FIFO), not a regular file")
+    ):
         search.start()
-        search.join(30)   # a guard only: the search takes milliseconds, or waits for a writer forever
-    if search.is_alive():   # it opened the pipe: a writer lets it go, so that no thread is left waiting
+        search.join(30)  # a guard only: the search takes milliseconds, or waits for a writer forever
+    if search.is_alive():  # it opened the pipe: a writer lets it go, so that no thread is left waiting
         os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
         search.join(30)
     assert found == [[cache / "tiny.bin"]]
@@ -449,8 +484,13 @@ def test_a_users_folder_that_is_a_file_is_named_as_such(folders, monkeypatch):
     register(monkeypatch, "tiny.bin", dead_url("tiny.bin"), b"tiny content")
     (user / "tiny.bin").write_bytes(b"tiny content")
     monkeypatch.setenv("HELPERS_DATA_DIR", str(user / "tiny.bin"))
-    with pytest.raises(NotADirectoryError, match=re.escape(f"HELPERS_DATA_DIR is {user / 'tiny.bin'}, which is a "
-                                                           f"file, not a folder: set it to the folder") + ".*" +
-                       re.escape(f"(such as {user})")):
+    with pytest.raises(
+        NotADirectoryError,
+        match=re.escape(
+            f"HELPERS_DATA_DIR is {user / 'tiny.bin'}, which is a file, not a folder: set it to the folder"
+        )
+        + ".*"
+        + re.escape(f"(such as {user})"),
+    ):
         download.fetch("tiny.bin", _read_bytes)
-    assert files_under(cache) == []   # nothing downloaded
+    assert files_under(cache) == []  # nothing downloaded

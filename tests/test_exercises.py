@@ -2,6 +2,7 @@
 package's) and on correct answers written differently, and fails, with the intended message, on known-wrong
 solutions; a check leaves every random state as it was; bad input gets a message naming the exercise and its
 signature. (The exercise notebooks themselves: tests/test_generate.py.)"""
+
 import random
 import warnings
 
@@ -21,8 +22,9 @@ def check(name):
 
 # --- known-wrong solutions, each with the message it must get ---------------------------------------------------
 
+
 def histogram_over_the_batch(logits, x):
-    return logits[x].log_softmax(0)        # softmax over the examples, not the categories
+    return logits[x].log_softmax(0)  # softmax over the examples, not the categories
 
 
 def histogram_unnormalized(logits, x):
@@ -34,7 +36,7 @@ def histogram_naive(logits, x):
 
 
 def histogram_probabilities(logits, x):
-    return torch.softmax(logits, 0)[x]     # p(x), not log p(x)
+    return torch.softmax(logits, 0)[x]  # p(x), not log p(x)
 
 
 def histogram_negative_log_likelihood(logits, x):
@@ -46,11 +48,11 @@ def histogram_in_bits(logits, x):
 
 
 def histogram_in_reverse(logits, x):
-    return logits.log_softmax(0).flip(0)[x]   # normalized, but each x gets another category's probability
+    return logits.log_softmax(0).flip(0)[x]  # normalized, but each x gets another category's probability
 
 
 def histogram_log_softmax_of_x(logits, x):
-    return F.log_softmax(x, 0)             # of the categories: torch has no log_softmax for long tensors
+    return F.log_softmax(x, 0)  # of the categories: torch has no log_softmax for long tensors
 
 
 def histogram_with_its_parameters_swapped(x, logits):
@@ -65,8 +67,18 @@ def histogram_calling_an_unwritten_helper(logits, x):
     return unwritten_helper(logits)[x]
 
 
-def mixture(x, logits, means, log_scales, d, half=0.5, scale=torch.exp, raw_logits=False, edges="right",
-            width="interior"):
+def mixture(
+    x,
+    logits,
+    means,
+    log_scales,
+    d,
+    half=0.5,
+    scale=torch.exp,
+    raw_logits=False,
+    edges="right",
+    width="interior",
+):
     """A learner's weighted_component_log_probs in log space, with one switch per mistake below."""
     s = scale(log_scales)
     centered = x[..., None].float() - means
@@ -88,6 +100,7 @@ def mixture(x, logits, means, log_scales, d, half=0.5, scale=torch.exp, raw_logi
 def mixture_mistake(name, **mistake):
     def wrong(x, logits, means, log_scales, d):
         return mixture(x, logits, means, log_scales, d, **mistake)
+
     wrong.__name__ = name
     return wrong
 
@@ -95,12 +108,17 @@ def mixture_mistake(name, **mistake):
 mixture_without_edge_bins = mixture_mistake("mixture_without_edge_bins", edges="none")
 mixture_with_the_edge_bins_swapped = mixture_mistake("mixture_with_the_edge_bins_swapped", edges="swapped")
 mixture_without_the_width_term = mixture_mistake("mixture_without_the_width_term", width="nowhere")
-mixture_with_the_width_term_at_the_edges = mixture_mistake("mixture_with_the_width_term_at_the_edges",
-                                                          width="everywhere")
+mixture_with_the_width_term_at_the_edges = mixture_mistake(
+    "mixture_with_the_width_term_at_the_edges", width="everywhere"
+)
 mixture_with_the_raw_logits = mixture_mistake("mixture_with_the_raw_logits", raw_logits=True)
 mixture_with_a_softplus_scale = mixture_mistake("mixture_with_a_softplus_scale", scale=F.softplus)
-mixture_with_the_log_scale_as_scale = mixture_mistake("mixture_with_the_log_scale_as_scale", scale=lambda s: s)
-mixture_with_bins_from_x_minus_1_to_x_plus_1 = mixture_mistake("mixture_with_bins_from_x_minus_1_to_x_plus_1", half=1.0)
+mixture_with_the_log_scale_as_scale = mixture_mistake(
+    "mixture_with_the_log_scale_as_scale", scale=lambda s: s
+)
+mixture_with_bins_from_x_minus_1_to_x_plus_1 = mixture_mistake(
+    "mixture_with_bins_from_x_minus_1_to_x_plus_1", half=1.0
+)
 
 
 def mixture_naive_difference(x, logits, means, log_scales, d):
@@ -116,17 +134,22 @@ def mixture_difference_reversed(x, logits, means, log_scales, d):
     centered = x[..., None].float() - means
     upper = torch.where(x[..., None] == d - 1, 1.0, torch.sigmoid((centered + 0.5) / s))
     lower = torch.where(x[..., None] == 0, 0.0, torch.sigmoid((centered - 0.5) / s))
-    return logits.log_softmax(-1) + torch.where((x[..., None] == 0) | (x[..., None] == d - 1), torch.log(upper - lower),
-                                                torch.log(lower - upper))   # the log of a negative number: nan
+    return logits.log_softmax(-1) + torch.where(
+        (x[..., None] == 0) | (x[..., None] == d - 1), torch.log(upper - lower), torch.log(lower - upper)
+    )  # the log of a negative number: nan
 
 
 def mixture_without_weights(x, logits, means, log_scales, d):
-    return EXERCISES["weighted_component_log_probs"].reference(x, logits, means, log_scales, d) - logits.log_softmax(-1)
+    return EXERCISES["weighted_component_log_probs"].reference(
+        x, logits, means, log_scales, d
+    ) - logits.log_softmax(-1)
 
 
 def numbers_from_one_to_D(ordering, hidden_sizes, generator=None):
     D = len(ordering)
-    return [ordering.argsort() + 1] + [torch.randint(1, D + 1, (h,), generator=generator) for h in hidden_sizes]
+    return [ordering.argsort() + 1] + [
+        torch.randint(1, D + 1, (h,), generator=generator) for h in hidden_sizes
+    ]
 
 
 def numbers_ignoring_the_minimum(ordering, hidden_sizes, generator=None):
@@ -201,7 +224,7 @@ def masks_reading_the_first_hidden_layer(numbers):
 
 
 def masks_editing_numbers_in_place(numbers):
-    numbers[0] -= 1   # m0 - 1 >= m_L is m0 > m_L, but the hidden masks below then read the edited m0
+    numbers[0] -= 1  # m0 - 1 >= m_L is m0 > m_L, but the hidden masks below then read the edited m0
     masks = [m_out[:, None] >= m_in[None, :] for m_in, m_out in zip(numbers[:-1], numbers[1:])]
     return masks + [numbers[0][:, None] >= numbers[-1][None, :]]
 
@@ -224,8 +247,10 @@ def bernoulli_cross_entropy_of_probabilities(logits, x):
 
 def bernoulli_where_with_a_nan_gradient(logits, x):
     # each branch of log σ(ℓ) is exact where it is used, but the other overflows and its nan gradient leaks through
-    log_sigmoid = torch.where(logits > 0, -torch.log1p(torch.exp(-logits)), logits - torch.log1p(torch.exp(logits)))
-    return x * log_sigmoid + (1 - x) * (log_sigmoid - logits)   # log σ(−ℓ) = log σ(ℓ) − ℓ
+    log_sigmoid = torch.where(
+        logits > 0, -torch.log1p(torch.exp(-logits)), logits - torch.log1p(torch.exp(logits))
+    )
+    return x * log_sigmoid + (1 - x) * (log_sigmoid - logits)  # log σ(−ℓ) = log σ(ℓ) − ℓ
 
 
 def sampler_ignoring_the_ordering(model, u, mask_id, given, known):
@@ -236,7 +261,7 @@ def sampler_ignoring_the_ordering(model, u, mask_id, given, known):
 
 
 def sampler_with_its_own_randomness(model, u, mask_id, given, known):
-    return EXERCISES["sample_plain"].reference(model, torch.rand_like(u), mask_id, given, known)   # not u
+    return EXERCISES["sample_plain"].reference(model, torch.rand_like(u), mask_id, given, known)  # not u
 
 
 def sampler_ignoring_given(model, u, mask_id, given, known):
@@ -245,7 +270,7 @@ def sampler_ignoring_given(model, u, mask_id, given, known):
 
 def sampler_of_mask_0(model, u, mask_id, given, known):
     x = torch.zeros(u.shape, dtype=torch.long)
-    for dim in model.orderings[0].tolist():   # and model(x): mask 0 in eval mode, whatever mask_id
+    for dim in model.orderings[0].tolist():  # and model(x): mask 0 in eval mode, whatever mask_id
         x[:, dim] = given[:, dim] if known[dim] else draw_categories(model(x)[:, dim], u[:, dim])
     return x
 
@@ -261,117 +286,209 @@ WRONG = [
     ("histogram_log_prob", histogram_over_the_batch, "depends on the other examples in the batch"),
     ("histogram_log_prob", histogram_unnormalized, "by enumeration, sum to"),
     ("histogram_log_prob", histogram_naive, "never exp(θ) or the log of a softmax"),
-    ("histogram_log_prob", histogram_probabilities,
-     "Your values themselves sum to 1: they are the probabilities softmax(θ)_x; return their log"),
-    ("histogram_log_prob", histogram_negative_log_likelihood,
-     "they are −log p(x), the negative log-likelihood; return log p(x), which is at most 0"),
-    ("histogram_log_prob", histogram_in_bits, "2^value sums to 1: your values are logarithms to base 2 (torch.log2)"),
-    ("histogram_log_prob", histogram_log_softmax_of_x,
-     "raised NotImplementedError: \"log_softmax_kernel_impl\" not implemented for 'Long'\n  torch has no such "
-     "operation for Long tensors: an integer tensor reached an operation on real numbers"),
-    ("histogram_log_prob", histogram_with_its_parameters_swapped,
-     "that your function takes its parameters in the order (logits, x)"),
-    ("histogram_log_prob", histogram_calling_an_unwritten_helper,
-     "histogram_log_prob(logits, x) raised NotImplementedError: \n  unwritten_helper, which your function calls, "
-     "raised it: that function is not written yet"),
-    ("weighted_component_log_probs", mixture_without_edge_bins,
-     "The first wrong value is at x = 0, the edge bin 0, which takes all the mass below 0.5, for component 0 "
-     "(μ = 1.30, s = 0.80, π = 0.306): yours is -2.93628, it should be log π_i + log σ(u) = -2.49849, with "
-     "u = (x + 0.5 − μ)/s and l = (x − 0.5 − μ)/s. The edge bin 0 should take all the mass below 0.5, log σ(u); "
-     "yours is the interior bins' formula"),
-    ("weighted_component_log_probs", mixture_with_the_edge_bins_swapped,
-     "x = 0, the edge bin 0, which takes all the mass below 0.5, for component 0 (μ = 1.30, s = 0.80, π = 0.306): "
-     "yours is -1.28544, it should be log π_i + log σ(u) = -2.49849, with u = (x + 0.5 − μ)/s and "
-     "l = (x − 0.5 − μ)/s. Yours is the other edge bin's formula: the edge bins are swapped"),
-    ("weighted_component_log_probs", mixture_without_the_width_term,
-     "The first wrong value is at x = 1, an interior bin, for component 0 (μ = 1.30, s = 0.80, π = 0.306): yours is "
-     "-2.07443, it should be log π_i + log σ(u) + log σ(−l) + log(1 − e^(−1/s)) = -2.41201, with u = (x + 0.5 − μ)/s "
-     "and l = (x − 0.5 − μ)/s. Yours lacks the width term log(1 − e^(−1/s)) = -0.3376"),
-    ("weighted_component_log_probs", mixture_with_the_width_term_at_the_edges,
-     "x = 0, the edge bin 0, which takes all the mass below 0.5, for component 0 (μ = 1.30, s = 0.80, π = 0.306): "
-     "yours is -2.83607, it should be log π_i + log σ(u) = -2.49849, with u = (x + 0.5 − μ)/s and "
-     "l = (x − 0.5 − μ)/s. Yours adds the width term log(1 − e^(−1/s)), which belongs to the interior bins only"),
-    ("weighted_component_log_probs", mixture_with_the_raw_logits,
-     "Yours adds the raw logit 0.3 where log π_i = log_softmax(logits)_i = -1.185: the weights then follow "
-     "exp(logits), which sum to 4.416, not softmax(logits), which sums to 1"),
-    ("weighted_component_log_probs", mixture_with_a_softplus_scale,
-     "each component's probabilities sum to its weight π_i, but not every value is right. The first wrong value is "
-     "at x = 0, the edge bin 0, which takes all the mass below 0.5, for component 0 (μ = 1.30, s = 0.80, π = 0.306): "
-     "yours is -2.77452, it should be log π_i + log σ(u) = -2.49849, with u = (x + 0.5 − μ)/s and "
-     "l = (x − 0.5 − μ)/s. Yours is the value for the scale s = softplus(log_scales)_i = 0.5878: log_scales holds "
-     "log s, so s = exp(log_scales)"),
-    ("weighted_component_log_probs", mixture_with_the_log_scale_as_scale,
-     "Yours is the value for the scale s = log_scales_i = -0.2231: log_scales holds log s, so s = exp(log_scales)"),
-    ("weighted_component_log_probs", mixture_with_bins_from_x_minus_1_to_x_plus_1,
-     "Yours is the mass of [x − 1, x + 1], but bin x is [x − 0.5, x + 0.5], so that the bins do not overlap"),
-    ("weighted_component_log_probs", mixture_difference_reversed,
-     "by enumeration the components' probabilities sum to [nan, nan, nan], as some values are nan. The first wrong "
-     "value is at x = 1, an interior bin, for component 0 (μ = 1.30, s = 0.80, π = 0.306): yours is nan, it should "
-     "be log π_i + log σ(u) + log σ(−l) + log(1 − e^(−1/s)) = -2.41201, with u = (x + 0.5 − μ)/s and "
-     "l = (x − 0.5 − μ)/s. Yours is nan, the result of an invalid operation: the log of a negative number (such as "
-     "σ(l) − σ(u), the difference the wrong way round)"),
+    (
+        "histogram_log_prob",
+        histogram_probabilities,
+        "Your values themselves sum to 1: they are the probabilities softmax(θ)_x; return their log",
+    ),
+    (
+        "histogram_log_prob",
+        histogram_negative_log_likelihood,
+        "they are −log p(x), the negative log-likelihood; return log p(x), which is at most 0",
+    ),
+    (
+        "histogram_log_prob",
+        histogram_in_bits,
+        "2^value sums to 1: your values are logarithms to base 2 (torch.log2)",
+    ),
+    (
+        "histogram_log_prob",
+        histogram_log_softmax_of_x,
+        "raised NotImplementedError: \"log_softmax_kernel_impl\" not implemented for 'Long'\n  torch has no such "
+        "operation for Long tensors: an integer tensor reached an operation on real numbers",
+    ),
+    (
+        "histogram_log_prob",
+        histogram_with_its_parameters_swapped,
+        "that your function takes its parameters in the order (logits, x)",
+    ),
+    (
+        "histogram_log_prob",
+        histogram_calling_an_unwritten_helper,
+        "histogram_log_prob(logits, x) raised NotImplementedError: \n  unwritten_helper, which your function calls, "
+        "raised it: that function is not written yet",
+    ),
+    (
+        "weighted_component_log_probs",
+        mixture_without_edge_bins,
+        "The first wrong value is at x = 0, the edge bin 0, which takes all the mass below 0.5, for component 0 "
+        "(μ = 1.30, s = 0.80, π = 0.306): yours is -2.93628, it should be log π_i + log σ(u) = -2.49849, with "
+        "u = (x + 0.5 − μ)/s and l = (x − 0.5 − μ)/s. The edge bin 0 should take all the mass below 0.5, log σ(u); "
+        "yours is the interior bins' formula",
+    ),
+    (
+        "weighted_component_log_probs",
+        mixture_with_the_edge_bins_swapped,
+        "x = 0, the edge bin 0, which takes all the mass below 0.5, for component 0 (μ = 1.30, s = 0.80, π = 0.306): "
+        "yours is -1.28544, it should be log π_i + log σ(u) = -2.49849, with u = (x + 0.5 − μ)/s and "
+        "l = (x − 0.5 − μ)/s. Yours is the other edge bin's formula: the edge bins are swapped",
+    ),
+    (
+        "weighted_component_log_probs",
+        mixture_without_the_width_term,
+        "The first wrong value is at x = 1, an interior bin, for component 0 (μ = 1.30, s = 0.80, π = 0.306): yours is "
+        "-2.07443, it should be log π_i + log σ(u) + log σ(−l) + log(1 − e^(−1/s)) = -2.41201, with u = (x + 0.5 − μ)/s "
+        "and l = (x − 0.5 − μ)/s. Yours lacks the width term log(1 − e^(−1/s)) = -0.3376",
+    ),
+    (
+        "weighted_component_log_probs",
+        mixture_with_the_width_term_at_the_edges,
+        "x = 0, the edge bin 0, which takes all the mass below 0.5, for component 0 (μ = 1.30, s = 0.80, π = 0.306): "
+        "yours is -2.83607, it should be log π_i + log σ(u) = -2.49849, with u = (x + 0.5 − μ)/s and "
+        "l = (x − 0.5 − μ)/s. Yours adds the width term log(1 − e^(−1/s)), which belongs to the interior bins only",
+    ),
+    (
+        "weighted_component_log_probs",
+        mixture_with_the_raw_logits,
+        "Yours adds the raw logit 0.3 where log π_i = log_softmax(logits)_i = -1.185: the weights then follow "
+        "exp(logits), which sum to 4.416, not softmax(logits), which sums to 1",
+    ),
+    (
+        "weighted_component_log_probs",
+        mixture_with_a_softplus_scale,
+        "each component's probabilities sum to its weight π_i, but not every value is right. The first wrong value is "
+        "at x = 0, the edge bin 0, which takes all the mass below 0.5, for component 0 (μ = 1.30, s = 0.80, π = 0.306): "
+        "yours is -2.77452, it should be log π_i + log σ(u) = -2.49849, with u = (x + 0.5 − μ)/s and "
+        "l = (x − 0.5 − μ)/s. Yours is the value for the scale s = softplus(log_scales)_i = 0.5878: log_scales holds "
+        "log s, so s = exp(log_scales)",
+    ),
+    (
+        "weighted_component_log_probs",
+        mixture_with_the_log_scale_as_scale,
+        "Yours is the value for the scale s = log_scales_i = -0.2231: log_scales holds log s, so s = exp(log_scales)",
+    ),
+    (
+        "weighted_component_log_probs",
+        mixture_with_bins_from_x_minus_1_to_x_plus_1,
+        "Yours is the mass of [x − 1, x + 1], but bin x is [x − 0.5, x + 0.5], so that the bins do not overlap",
+    ),
+    (
+        "weighted_component_log_probs",
+        mixture_difference_reversed,
+        "by enumeration the components' probabilities sum to [nan, nan, nan], as some values are nan. The first wrong "
+        "value is at x = 1, an interior bin, for component 0 (μ = 1.30, s = 0.80, π = 0.306): yours is nan, it should "
+        "be log π_i + log σ(u) + log σ(−l) + log(1 − e^(−1/s)) = -2.41201, with u = (x + 0.5 − μ)/s and "
+        "l = (x − 0.5 − μ)/s. Yours is nan, the result of an invalid operation: the log of a negative number (such as "
+        "σ(l) − σ(u), the difference the wrong way round)",
+    ),
     ("weighted_component_log_probs", mixture_naive_difference, "log-probabilities become -inf at scale 1e-4"),
     ("weighted_component_log_probs", mixture_without_weights, "sum to 1, not to its weight π_i"),
     ("connectivity_numbers", numbers_from_one_to_D, "it can feed no output"),
     ("connectivity_numbers", numbers_ignoring_the_minimum, "it gets no input"),
     ("connectivity_numbers", numbers_missing_D_minus_1, "was ever numbered [4]"),
-    ("connectivity_numbers", numbers_from_the_maximum,
-     "torch.randint(low, high) got low = 4 ≥ high = 4, an empty range (with low = 4 = D, the largest number of the "
-     "inputs, nothing is left): hidden layer l's numbers lie in [min(m_(l−1)), D − 1], so low is the smallest "
-     "number of the layer before (its minimum, not its maximum)"),
-    ("connectivity_numbers", numbers_as_int32, "one-dimensional long tensors (torch.long, what the model stores)"),
+    (
+        "connectivity_numbers",
+        numbers_from_the_maximum,
+        "torch.randint(low, high) got low = 4 ≥ high = 4, an empty range (with low = 4 = D, the largest number of the "
+        "inputs, nothing is left): hidden layer l's numbers lie in [min(m_(l−1)), D − 1], so low is the smallest "
+        "number of the layer before (its minimum, not its maximum)",
+    ),
+    (
+        "connectivity_numbers",
+        numbers_as_int32,
+        "one-dimensional long tensors (torch.long, what the model stores)",
+    ),
     ("connectivity_numbers", numbers_of_the_ordering, "(that is ordering + 1"),
-    ("connectivity_numbers", numbers_without_the_generator,
-     "connectivity_numbers draws nothing from the generator it is given (its state is unchanged after the call): a "
-     "MADE's seed would not fix its masks"),
-    ("connectivity_numbers", numbers_with_a_new_generator,
-     "connectivity_numbers draws nothing from the generator it is given (its state is unchanged after the call): "
-     "MADE(seed=1) and MADE(seed=2) would get the same masks, and so would all masks of a model with num_masks > 1"),
-    ("connectivity_numbers", numbers_reseeding_the_generator,
-     "generators seeded differently (7 and 8) gave the same numbers: MADE(seed=1) and MADE(seed=2) would get the "
-     "same masks"),
-    ("connectivity_numbers", numbers_seeding_torch, "connectivity_numbers reseeds torch's global generator "
-                                                    "(torch.manual_seed(0) or the like)"),
-    ("masks_from_numbers", masks_non_strict,
-     "mask 2 (hidden layer 2 → the outputs: the output mask) keeps the weight from unit 0 of hidden layer 2 "
-     "(number 2) to output 0 (number 2); it should keep exactly the weights with m0[i] > m2[k], strictly: output i "
-     "reads only units numbered below its position. It is not strict (≥): output i would read hidden units numbered "
-     "m0[i], which see input i itself; the output mask keeps m0[i] > m_L[k] (>, not ≥). As it is, output 0 can see "
-     "input 0, its own dimension"),
-    ("masks_from_numbers", masks_strict_everywhere,
-     "mask 0 (the inputs → hidden layer 1) drops the weight from input 3 (number 3) to unit 0 of hidden layer 1 "
-     "(number 3); it should keep exactly the weights with m1[k] ≥ m0[j]: a unit reads the units below numbered up "
-     "to its own number. It is strict (>)"),
+    (
+        "connectivity_numbers",
+        numbers_without_the_generator,
+        "connectivity_numbers draws nothing from the generator it is given (its state is unchanged after the call): a "
+        "MADE's seed would not fix its masks",
+    ),
+    (
+        "connectivity_numbers",
+        numbers_with_a_new_generator,
+        "connectivity_numbers draws nothing from the generator it is given (its state is unchanged after the call): "
+        "MADE(seed=1) and MADE(seed=2) would get the same masks, and so would all masks of a model with num_masks > 1",
+    ),
+    (
+        "connectivity_numbers",
+        numbers_reseeding_the_generator,
+        "generators seeded differently (7 and 8) gave the same numbers: MADE(seed=1) and MADE(seed=2) would get the "
+        "same masks",
+    ),
+    (
+        "connectivity_numbers",
+        numbers_seeding_torch,
+        "connectivity_numbers reseeds torch's global generator (torch.manual_seed(0) or the like)",
+    ),
+    (
+        "masks_from_numbers",
+        masks_non_strict,
+        "mask 2 (hidden layer 2 → the outputs: the output mask) keeps the weight from unit 0 of hidden layer 2 "
+        "(number 2) to output 0 (number 2); it should keep exactly the weights with m0[i] > m2[k], strictly: output i "
+        "reads only units numbered below its position. It is not strict (≥): output i would read hidden units numbered "
+        "m0[i], which see input i itself; the output mask keeps m0[i] > m_L[k] (>, not ≥). As it is, output 0 can see "
+        "input 0, its own dimension",
+    ),
+    (
+        "masks_from_numbers",
+        masks_strict_everywhere,
+        "mask 0 (the inputs → hidden layer 1) drops the weight from input 3 (number 3) to unit 0 of hidden layer 1 "
+        "(number 3); it should keep exactly the weights with m1[k] ≥ m0[j]: a unit reads the units below numbered up "
+        "to its own number. It is strict (>)",
+    ),
     ("masks_from_numbers", masks_transposed, "masks of shapes [(6, 4), (6, 6), (4, 6)] (out, in"),
-    ("masks_from_numbers", masks_with_the_hidden_comparison_reversed,
-     "mask 0 (the inputs → hidden layer 1) drops the weight from input 0 (number 2) to unit 0 of hidden layer 1 "
-     "(number 3); it should keep exactly the weights with m1[k] ≥ m0[j]: a unit reads the units below numbered up "
-     "to its own number. It compares the other way round (m_in ≥ m_out)"),
-    ("masks_from_numbers", masks_reading_the_first_hidden_layer,
-     "mask 2 (hidden layer 2 → the outputs: the output mask) keeps the weight from unit 1 of hidden layer 2 "
-     "(number 2) to output 0 (number 2); it should keep exactly the weights with m0[i] > m2[k], strictly: output i "
-     "reads only units numbered below its position. It compares m0 with the numbers of hidden layer 1 (numbers[1]), "
-     "but the output mask reads the last hidden layer: compare with numbers[-1]"),
-    ("masks_from_numbers", masks_editing_numbers_in_place,
-     "masks_from_numbers changed the numbers it was given: numbers[0] was [2, 4, 1, 3], is [1, 3, 0, 2] after the "
-     "call. An in-place operation (numbers[0] -= 1"),
+    (
+        "masks_from_numbers",
+        masks_with_the_hidden_comparison_reversed,
+        "mask 0 (the inputs → hidden layer 1) drops the weight from input 0 (number 2) to unit 0 of hidden layer 1 "
+        "(number 3); it should keep exactly the weights with m1[k] ≥ m0[j]: a unit reads the units below numbered up "
+        "to its own number. It compares the other way round (m_in ≥ m_out)",
+    ),
+    (
+        "masks_from_numbers",
+        masks_reading_the_first_hidden_layer,
+        "mask 2 (hidden layer 2 → the outputs: the output mask) keeps the weight from unit 1 of hidden layer 2 "
+        "(number 2) to output 0 (number 2); it should keep exactly the weights with m0[i] > m2[k], strictly: output i "
+        "reads only units numbered below its position. It compares m0 with the numbers of hidden layer 1 (numbers[1]), "
+        "but the output mask reads the last hidden layer: compare with numbers[-1]",
+    ),
+    (
+        "masks_from_numbers",
+        masks_editing_numbers_in_place,
+        "masks_from_numbers changed the numbers it was given: numbers[0] was [2, 4, 1, 3], is [1, 3, 0, 2] after the "
+        "call. An in-place operation (numbers[0] -= 1",
+    ),
     ("bernoulli_log_prob", bernoulli_naive, "compute log σ(ℓ) without forming σ(ℓ)"),
     ("bernoulli_log_prob", bernoulli_swapped, "x = 1 gets log σ(−ℓ)"),
     ("bernoulli_log_prob", bernoulli_per_image, "one log-probability per bit, of the logits' shape"),
-    ("bernoulli_log_prob", bernoulli_cross_entropy_of_probabilities,
-     "log p(x = 0) at logit 17 is -100, should be -17: −100 is the floor of F.binary_cross_entropy"),
-    ("bernoulli_log_prob", bernoulli_where_with_a_nan_gradient,
-     "log p(x = 1) is right at logit -100, but its gradient there is nan, should be x − σ(ℓ) = 1"),
+    (
+        "bernoulli_log_prob",
+        bernoulli_cross_entropy_of_probabilities,
+        "log p(x = 0) at logit 17 is -100, should be -17: −100 is the floor of F.binary_cross_entropy",
+    ),
+    (
+        "bernoulli_log_prob",
+        bernoulli_where_with_a_nan_gradient,
+        "log p(x = 1) is right at logit -100, but its gradient there is nan, should be x − σ(ℓ) = 1",
+    ),
     ("sample_plain", sampler_ignoring_the_ordering, "the samples do not follow the model"),
     ("sample_plain", sampler_with_its_own_randomness, "differ from the package's from the same uniforms"),
     ("sample_plain", sampler_ignoring_given, "copy the known dimensions from given"),
-    ("sample_plain", sampler_of_mask_0,
-     "with mask_id = 1 (ordering [2, 1, 0]), 20000 samples give chi-square = 1.24e+07 with 18 degrees of freedom "
-     "(p = 0.0e+00); x = [2, 1, 0] was drawn 0.274 of the time against p(x) = 4.35e-05. They are the samples of "
-     "mask 0 (ordering [2, 0, 1]) from the same uniforms: your sampler ignores mask_id"),
-    ("sample_plain", sampler_taking_the_argmax,
-     "sample_plain: all 20000 samples are x = [1, 2, 0], whatever the uniforms u: taking the most likely category "
-     "of each dimension (argmax) is not sampling"),
+    (
+        "sample_plain",
+        sampler_of_mask_0,
+        "with mask_id = 1 (ordering [2, 1, 0]), 20000 samples give chi-square = 1.24e+07 with 18 degrees of freedom "
+        "(p = 0.0e+00); x = [2, 1, 0] was drawn 0.274 of the time against p(x) = 4.35e-05. They are the samples of "
+        "mask 0 (ordering [2, 0, 1]) from the same uniforms: your sampler ignores mask_id",
+    ),
+    (
+        "sample_plain",
+        sampler_taking_the_argmax,
+        "sample_plain: all 20000 samples are x = [1, 2, 0], whatever the uniforms u: taking the most likely category "
+        "of each dimension (argmax) is not sampling",
+    ),
 ]
 
 
@@ -389,14 +506,21 @@ def test_not_written_yet_only_for_the_stubs_own_raise():
         with pytest.raises(ExerciseFailed) as failure:
             exercises.check_histogram_log_prob(wrong)
         assert "histogram_log_prob is not written yet" not in str(failure.value)
-        assert isinstance(failure.value.__cause__, NotImplementedError)   # its traceback shown above the message
+        assert isinstance(
+            failure.value.__cause__, NotImplementedError
+        )  # its traceback shown above the message
 
 
-@pytest.mark.parametrize("name, wrong", [("histogram_log_prob", histogram_in_reverse),
-                                         ("weighted_component_log_probs", mixture_with_a_softplus_scale)])
+@pytest.mark.parametrize(
+    "name, wrong",
+    [
+        ("histogram_log_prob", histogram_in_reverse),
+        ("weighted_component_log_probs", mixture_with_a_softplus_scale),
+    ],
+)
 def test_a_failing_check_prints_no_warning_above_its_message(name, wrong):
     warn_always = torch.is_warn_always_enabled()
-    torch.set_warn_always(True)   # torch warns once per process otherwise: an earlier test could hide it
+    torch.set_warn_always(True)  # torch warns once per process otherwise: an earlier test could hide it
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -408,6 +532,7 @@ def test_a_failing_check_prints_no_warning_above_its_message(name, wrong):
 
 
 # --- correct answers written differently from the package's: each passes, and is not taken for the package's ----
+
 
 def histogram_with_a_manual_logsumexp(logits, x):
     top = logits.max()
@@ -422,7 +547,7 @@ def mixture_one_component_at_a_time(x, logits, means, log_scales, d):
     columns = []
     for i in range(len(means)):
         s, y = torch.exp(log_scales[i]), x.to(means.dtype)
-        log_cdf = F.logsigmoid((y + 0.5 - means[i]) / s)        # log σ(u): the mass below x + 0.5
+        log_cdf = F.logsigmoid((y + 0.5 - means[i]) / s)  # log σ(u): the mass below x + 0.5
         log_survival = F.logsigmoid(-(y - 0.5 - means[i]) / s)  # log σ(−l): the mass above x − 0.5
         interior = log_cdf + log_survival + torch.log1p(-torch.exp(-1 / s))
         log_bin = torch.where(x == 0, log_cdf, torch.where(x == d - 1, log_survival, interior))
@@ -438,7 +563,9 @@ def numbers_by_a_loop(ordering, hidden_sizes, generator=None):
     numbers = [m0]
     for size in hidden_sizes:
         low = int(numbers[-1].min())
-        numbers.append(low + (torch.rand(size, generator=generator) * (D - low)).long())   # uniform in [low, D − 1]
+        numbers.append(
+            low + (torch.rand(size, generator=generator) * (D - low)).long()
+        )  # uniform in [low, D − 1]
     return numbers
 
 
@@ -449,7 +576,7 @@ def masks_with_numpy(numbers):
 
 
 def masks_by_loops(numbers):
-    layers = list(zip(numbers, numbers[1:] + [numbers[0]]))   # (m_in, m_out) of each mask
+    layers = list(zip(numbers, numbers[1:] + [numbers[0]]))  # (m_in, m_out) of each mask
     masks = []
     for l, (m_in, m_out) in enumerate(layers):
         mask = torch.zeros(len(m_out), len(m_in))
@@ -461,7 +588,7 @@ def masks_by_loops(numbers):
 
 
 def bernoulli_by_softplus(logits, x):
-    sign = 2 * x.to(logits.dtype) - 1   # log σ(±ℓ) = −softplus(∓ℓ)
+    sign = 2 * x.to(logits.dtype) - 1  # log σ(±ℓ) = −softplus(∓ℓ)
     return -F.softplus(-sign * logits)
 
 
@@ -503,22 +630,29 @@ def test_the_package_function_passes_but_is_named_as_not_the_learners(name, caps
     check(name)(reference)
     out = capsys.readouterr().out
     assert out.startswith(f"{name}: OK, ") and out.count("\n") == 1
-    assert out.rstrip().endswith(f"; but this was the package's own {reference.__module__}.{reference.__qualname__}, "
-                                 f"not yours: run the cell that defines your {name}, then this check again")
+    assert out.rstrip().endswith(
+        f"; but this was the package's own {reference.__module__}.{reference.__qualname__}, "
+        f"not yours: run the cell that defines your {name}, then this check again"
+    )
 
 
 def test_a_check_run_before_the_learners_cell_says_it_checked_the_package_function(capsys):
-    from helpers.models.masks import connectivity_numbers   # as notebook 3 imports it, before its stubs
+    from helpers.models.masks import connectivity_numbers  # as notebook 3 imports it, before its stubs
+
     exercises.check_connectivity_numbers(connectivity_numbers)
     assert "the package's own helpers.models.masks.connectivity_numbers, not yours" in capsys.readouterr().out
 
 
 # --- bad input: a clear message naming the exercise and its signature; the notebook's state unharmed ----------
 
+
 @pytest.mark.parametrize("name", EXERCISES)
 def test_something_that_is_not_a_function_is_named(name):
-    with pytest.raises(ExerciseFailed, match=rf"check_{name} takes your function {name}, got 3 .*expected: "
-                                             rf"{name}\(") as failure:
+    with pytest.raises(
+        ExerciseFailed,
+        match=rf"check_{name} takes your function {name}, got 3 .*expected: "
+        rf"{name}\(",
+    ) as failure:
         check(name)(3)
     assert EXERCISES[name].signature in str(failure.value)
 
@@ -533,7 +667,7 @@ def test_a_function_with_the_wrong_parameters_is_named(name):
 @pytest.mark.parametrize("name", EXERCISES)
 def test_a_function_that_raises_is_named_with_its_error_and_the_random_state_is_restored(name):
     def not_yet(*args):
-        torch.rand(3), np.random.rand(3)   # draws from the notebook's generators, which the check must restore
+        torch.rand(3), np.random.rand(3)  # draws from the notebook's generators, which the check must restore
         raise NotImplementedError
 
     def broken(*args):
@@ -548,12 +682,14 @@ def test_a_function_that_raises_is_named_with_its_error_and_the_random_state_is_
     with pytest.raises(ExerciseFailed, match=r"raised IndexError: index 7 is out of bounds") as failure:
         check(name)(broken)
     assert EXERCISES[name].signature in str(failure.value)
-    assert isinstance(failure.value.__cause__, IndexError)   # the learner's traceback stays visible
+    assert isinstance(failure.value.__cause__, IndexError)  # the learner's traceback stays visible
+
 
 def test_every_random_state_a_check_touches_is_restored(monkeypatch):
     """With no GPU here, CUDA (two devices) and MPS are stand-ins that record their calls: each state is saved before
     a check and set back after, and none is reseeded; the CPU's, Python's and numpy's generators are as before,
     whether the check passes or fails and though the learner's function draws from each."""
+
     def drawing_from_every_generator(logits, x):
         random.random(), np.random.rand(), torch.rand(1)
         return logits.log_softmax(0)[x]
@@ -569,7 +705,11 @@ def test_every_random_state_a_check_touches_is_restored(monkeypatch):
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
     monkeypatch.setattr(torch.mps, "get_rng_state", lambda: "state of mps")
     monkeypatch.setattr(torch.mps, "set_rng_state", lambda state: calls.append(("mps", state)))
-    for module, seeding in ((torch.cuda, "manual_seed_all"), (torch.cuda, "manual_seed"), (torch.mps, "manual_seed")):
+    for module, seeding in (
+        (torch.cuda, "manual_seed_all"),
+        (torch.cuda, "manual_seed"),
+        (torch.mps, "manual_seed"),
+    ):
         monkeypatch.setattr(module, seeding, lambda seed, seeding=seeding: calls.append((seeding, seed)))
     for fn in (drawing_from_every_generator, wrong_and_drawing_from_every_generator):
         before = random.getstate(), np.random.get_state(), torch.get_rng_state()

@@ -1,5 +1,6 @@
 """experiments/made_mnist.py: bad input gets a clear error, and an existing checkpoint is never touched by one.
 The command lines of seed_spread.py and lr_selection.py refuse bad input too."""
+
 import importlib.util
 import json
 import math
@@ -21,7 +22,9 @@ EXPERIMENTS = ROOT / "experiments"
 
 def script(name, *args):
     """`python -m experiments.NAME ARGS` from the repository root, as the README runs it."""
-    return subprocess.run([sys.executable, "-m", f"experiments.{name}", *args], capture_output=True, text=True, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", f"experiments.{name}", *args], capture_output=True, text=True, cwd=ROOT
+    )
 
 
 @pytest.fixture
@@ -35,34 +38,61 @@ def experiment(tmp_path, monkeypatch):
     return module
 
 
-@pytest.mark.parametrize("args,message", [
-    (["run", "1x500-K3-random"], "unknown configuration(s) 1x500-K3-random"),
-    (["run"], "name the configurations to run"),
-    (["run", "1x500-K1-random", "--minutes", "0"], "argument --minutes: must be a positive number, got 0"),
-    (["run", "1x500-K1-random", "--minutes", "-5"], "argument --minutes: must be a positive number, got -5"),
-    (["run", "1x500-K1-random", "--minutes", "nan"], "argument --minutes: must be a positive number, got nan"),
-    (["run", "1x500-K1-random", "--optimizer", "Adam", "--lr", "inf"], "argument --lr: must be a positive number, got inf"),
-    (["run", "1x500-K1-random", "--threads", "-2"], "argument --threads: must be at least 1, got -2"),
-    (["run", "1x500-K1-random", "--threads", "0"], "argument --threads: must be at least 1, got 0"),
-    (["run", "1x500-K1-random", "--optimizer", "SGD", "--lr", "0.1"], "argument --optimizer: invalid choice: 'SGD'"),
-    (["run", "1x500-K1-random", "--optimizer", "adagrad", "--lr", "0.1"], "invalid choice: 'adagrad'"),
-    (["run", "1x500-K1-random", "--optimizer", "Adagrad"], "--optimizer and --lr go together"),
-    (["select", "1x500-K1-random", "1x8000-K1-random"], "select chooses for one width at a time"),
-    (["select", "--candidates", "SGD:0.1"], "unknown optimizer 'SGD' in 'SGD:0.1'"),
-    (["run", "1x500-K1-random", "--seed", "-1"], "argument --seed: must be an integer in [0, 4294967295], got -1"),
-    (["run", "1x500-K1-random", "--seed", str(2 ** 32)], "argument --seed: must be an integer in [0, 4294967295]"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["run", "1x500-K3-random"], "unknown configuration(s) 1x500-K3-random"),
+        (["run"], "name the configurations to run"),
+        (
+            ["run", "1x500-K1-random", "--minutes", "0"],
+            "argument --minutes: must be a positive number, got 0",
+        ),
+        (
+            ["run", "1x500-K1-random", "--minutes", "-5"],
+            "argument --minutes: must be a positive number, got -5",
+        ),
+        (
+            ["run", "1x500-K1-random", "--minutes", "nan"],
+            "argument --minutes: must be a positive number, got nan",
+        ),
+        (
+            ["run", "1x500-K1-random", "--optimizer", "Adam", "--lr", "inf"],
+            "argument --lr: must be a positive number, got inf",
+        ),
+        (["run", "1x500-K1-random", "--threads", "-2"], "argument --threads: must be at least 1, got -2"),
+        (["run", "1x500-K1-random", "--threads", "0"], "argument --threads: must be at least 1, got 0"),
+        (
+            ["run", "1x500-K1-random", "--optimizer", "SGD", "--lr", "0.1"],
+            "argument --optimizer: invalid choice: 'SGD'",
+        ),
+        (["run", "1x500-K1-random", "--optimizer", "adagrad", "--lr", "0.1"], "invalid choice: 'adagrad'"),
+        (["run", "1x500-K1-random", "--optimizer", "Adagrad"], "--optimizer and --lr go together"),
+        (["select", "1x500-K1-random", "1x8000-K1-random"], "select chooses for one width at a time"),
+        (["select", "--candidates", "SGD:0.1"], "unknown optimizer 'SGD' in 'SGD:0.1'"),
+        (
+            ["run", "1x500-K1-random", "--seed", "-1"],
+            "argument --seed: must be an integer in [0, 4294967295], got -1",
+        ),
+        (
+            ["run", "1x500-K1-random", "--seed", str(2**32)],
+            "argument --seed: must be an integer in [0, 4294967295]",
+        ),
+    ],
+)
 def test_bad_command_lines_are_refused_with_the_reason(args, message):
     result = script("made_mnist", *args)
     assert result.returncode == 2 and message in result.stderr
 
 
-@pytest.mark.parametrize("name,args,message", [
-    ("seed_spread", ["mnist", "nope"], "unknown entries ['nope']: choose among"),
-    ("seed_spread", ["mnist", "--threads", "0"], "--threads must be at least 1, got 0"),
-    ("lr_selection", ["shapes"], "unknown entries ['shapes']: choose among 'mnist'"),
-    ("lr_selection", ["mnist", "--lr", "0.3"], "none of --lr [0.3] is in mnist's grid"),
-])
+@pytest.mark.parametrize(
+    "name,args,message",
+    [
+        ("seed_spread", ["mnist", "nope"], "unknown entries ['nope']: choose among"),
+        ("seed_spread", ["mnist", "--threads", "0"], "--threads must be at least 1, got 0"),
+        ("lr_selection", ["shapes"], "unknown entries ['shapes']: choose among 'mnist'"),
+        ("lr_selection", ["mnist", "--lr", "0.3"], "none of --lr [0.3] is in mnist's grid"),
+    ],
+)
 def test_the_seed_spread_and_lr_selection_command_lines_refuse_bad_input(name, args, message):
     result = script(name, *args)
     assert result.returncode == 2 and message in result.stderr
@@ -83,7 +113,9 @@ def test_a_checkpoint_of_another_configuration_is_left_untouched(experiment, tmp
     before = checkpoint.read_bytes()
     images = np.zeros((4, 28, 28), dtype=np.uint8)
     data = Dataset("mnist", train=images, valid=images, test=images, d=2, shape=(28, 28))
-    with pytest.raises(SystemExit, match=r"holds a run of .*'num_masks': 2.*not of 1x500-K4-random.*left untouched"):
+    with pytest.raises(
+        SystemExit, match=r"holds a run of .*'num_masks': 2.*not of 1x500-K4-random.*left untouched"
+    ):
         experiment.run("1x500-K4-random", data, 1, torch.device("cpu"))
     assert checkpoint.read_bytes() == before
 
@@ -93,7 +125,7 @@ def test_a_failed_write_keeps_the_old_results_and_leaves_no_temporary_file(exper
     before = experiment.RESULTS.read_bytes()
     with pytest.raises(TypeError, match="not JSON serializable"):
         with experiment.results_to_update() as results:
-            results["runs"]["1x500-K2-random"] = {"test_nll": object()}   # fails in json.dumps
+            results["runs"]["1x500-K2-random"] = {"test_nll": object()}  # fails in json.dumps
     assert experiment.RESULTS.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [".results.lock", "results.json"]
     with experiment.results_to_update() as results:
@@ -115,23 +147,30 @@ def test_unknown_optimizer_names_are_refused_not_run_as_adam(experiment):
     assert type(experiment.make_optimizer(model, "Adagrad", 0.1)).__name__ == "Adagrad"
 
 
-@pytest.mark.parametrize("text,problem", [
-    ("", "is not valid JSON"),
-    ("{", "is not valid JSON"),
-    ("<<<<<<< HEAD\n{}\n=======\n{}\n>>>>>>> other\n", "is not valid JSON"),
-    ("[]", "holds a list, not an object of selections and runs"),
-    ('{"selection": null}', "has 'selection' = None, not an object"),
-    ('{"runs": []}', "has 'runs' = [], not an object"),
-    ('{"runs": {"1x500-K1-random": {}}}', "has a run in 'runs' without its fields"),
-    ('{"selection": {"chosen": {"optimizer": "SGD", "lr": 0.1}}}', "has selection.chosen ="),
-    ('{"selection": {"probes": {"Adam 0.001 on 1x500-K1-random": {"epochs": 15}}}}',
-     "has selection.probes['Adam 0.001 on 1x500-K1-random'] without a valid_nll"),
-    ('{"selection-1x8000": {"probes": []}}', "has selection-1x8000.probes = [], not an object of probes"),
-])
-def test_a_damaged_results_file_stops_the_script_before_training_and_is_left_untouched(experiment, text, problem):
+@pytest.mark.parametrize(
+    "text,problem",
+    [
+        ("", "is not valid JSON"),
+        ("{", "is not valid JSON"),
+        ("<<<<<<< HEAD\n{}\n=======\n{}\n>>>>>>> other\n", "is not valid JSON"),
+        ("[]", "holds a list, not an object of selections and runs"),
+        ('{"selection": null}', "has 'selection' = None, not an object"),
+        ('{"runs": []}', "has 'runs' = [], not an object"),
+        ('{"runs": {"1x500-K1-random": {}}}', "has a run in 'runs' without its fields"),
+        ('{"selection": {"chosen": {"optimizer": "SGD", "lr": 0.1}}}', "has selection.chosen ="),
+        (
+            '{"selection": {"probes": {"Adam 0.001 on 1x500-K1-random": {"epochs": 15}}}}',
+            "has selection.probes['Adam 0.001 on 1x500-K1-random'] without a valid_nll",
+        ),
+        ('{"selection-1x8000": {"probes": []}}', "has selection-1x8000.probes = [], not an object of probes"),
+    ],
+)
+def test_a_damaged_results_file_stops_the_script_before_training_and_is_left_untouched(
+    experiment, text, problem
+):
     experiment.RESULTS.write_text(text)
     with pytest.raises(SystemExit, match=re.escape(problem)) as error:
-        experiment.run("1x500-K1-random", None, 1, torch.device("cpu"))   # no data: it must stop before any
+        experiment.run("1x500-K1-random", None, 1, torch.device("cpu"))  # no data: it must stop before any
     assert str(experiment.RESULTS) in str(error.value) and "left untouched" in str(error.value)
     assert experiment.RESULTS.read_text() == text
 
@@ -165,8 +204,10 @@ def test_a_seed_changes_orderings_connectivity_and_initialization(experiment):
 def test_a_run_records_each_test_image_nll_for_paired_comparisons(experiment, tmp_path, monkeypatch):
     images = np.random.RandomState(0).randint(0, 2, (30, 28, 28)).astype(np.uint8)
     data = Dataset("mnist", train=images, valid=images[:10], test=images[:20], d=2, shape=(28, 28))
-    monkeypatch.setitem(experiment.SETUP, "max_epochs", 1)   # finished: by its cap
-    key, result = experiment.run("1x500-K2-random", data, math.inf, torch.device("cpu"), seed=3, optimizer=("Adam", 1e-3))
+    monkeypatch.setitem(experiment.SETUP, "max_epochs", 1)  # finished: by its cap
+    key, result = experiment.run(
+        "1x500-K2-random", data, math.inf, torch.device("cpu"), seed=3, optimizer=("Adam", 1e-3)
+    )
     assert key == "1x500-K2-random-Adam0.001-seed3" and result["seed"] == 3 and result["epochs"] == 1
     nlls = np.load(tmp_path / "test_nlls" / f"{key}.npy")
     assert nlls.shape == (20,) and nlls.mean() == pytest.approx(result["test_nll"], rel=1e-6)
@@ -179,7 +220,9 @@ def test_every_recorded_run_and_selection_round_trips_through_its_command(experi
     results = json.loads((EXPERIMENTS / "made_mnist" / "results.json").read_text())
     lines = experiment.commands(results)
     parser = experiment.build_parser()
-    parse = lambda line: parser.parse_intermixed_args(line.split()[3:])   # after "python -m experiments.made_mnist"
+    parse = lambda line: parser.parse_intermixed_args(
+        line.split()[3:]
+    )  # after "python -m experiments.made_mnist"
     selected = {}
     for line in lines:
         args = parse(line)
@@ -192,18 +235,25 @@ def test_every_recorded_run_and_selection_round_trips_through_its_command(experi
         (name,) = args.names
         optimizer = (args.optimizer, args.lr) if args.optimizer else None
         key = experiment.run_key(name, args.seed, optimizer, args.init, args.direct)
-        record = results["runs"].pop(key)   # each run once
+        record = results["runs"].pop(key)  # each run once
         if optimizer is None:
             assert selected.get(experiment.selection_key(name)), f"{key}: its selection must run before it"
             optimizer = tuple(results[experiment.selection_key(name)]["chosen"].values())
         assert (record["optimizer"], record["lr"]) == optimizer
-        assert (record["seed"], record["patience"], record.get("init", "pytorch")) == (args.seed, args.patience, args.init)
+        assert (record["seed"], record["patience"], record.get("init", "pytorch")) == (
+            args.seed,
+            args.patience,
+            args.init,
+        )
         assert record.get("configuration", key) == name and record["direct"] == args.direct
     assert results["runs"] == {}, f"runs without a command: {list(results['runs'])}"
 
 
 def test_a_run_without_direct_connections_is_recorded_under_its_own_name_and_round_trips(experiment):
-    assert experiment.run_key("1x500-K8-random", 1, ("Adam", 1e-3), direct=False) == "1x500-K8-random-Adam0.001-nodirect-seed1"
+    assert (
+        experiment.run_key("1x500-K8-random", 1, ("Adam", 1e-3), direct=False)
+        == "1x500-K8-random-Adam0.001-nodirect-seed1"
+    )
     model = experiment.make_model("1x500-K1-random", direct=False)
     labels = experiment.describe_run(model, experiment.make_optimizer(model, "Adam", 1e-3))
     assert model.direct is None and labels["direct"] is False
@@ -211,21 +261,31 @@ def test_a_run_without_direct_connections_is_recorded_under_its_own_name_and_rou
     line = experiment.run_command("1x500-K1-random-Adam0.001-nodirect-seed1", record)
     args = experiment.build_parser().parse_intermixed_args(line.split()[3:])
     assert "--no-direct" in line and args.direct is False
-    assert experiment.run_key("1x500-K1-random", args.seed, (args.optimizer, args.lr), args.init, args.direct) == \
-        "1x500-K1-random-Adam0.001-nodirect-seed1"
+    assert (
+        experiment.run_key("1x500-K1-random", args.seed, (args.optimizer, args.lr), args.init, args.direct)
+        == "1x500-K1-random-Adam0.001-nodirect-seed1"
+    )
 
 
 def test_an_orthogonal_run_is_recorded_under_its_own_name_with_its_init(experiment):
-    assert experiment.run_key("1x500-K8-random", 2, ("Adagrad", 0.01), "orthogonal") == \
-        "1x500-K8-random-Adagrad0.01-orthogonal-seed2"
+    assert (
+        experiment.run_key("1x500-K8-random", 2, ("Adagrad", 0.01), "orthogonal")
+        == "1x500-K8-random-Adagrad0.01-orthogonal-seed2"
+    )
     model = experiment.make_model("1x500-K1-random", init="orthogonal")
     labels = experiment.describe_run(model, experiment.make_optimizer(model, "Adagrad", 0.01))
     assert labels["init"] == "orthogonal" and labels["optimizer"] == "Adagrad"
     assert not model.layers[0].bias.any()
 
 
-IMAGES = Dataset("mnist", train=np.zeros((4, 28, 28), np.uint8), valid=np.zeros((4, 28, 28), np.uint8),
-                 test=np.zeros((4, 28, 28), np.uint8), d=2, shape=(28, 28))
+IMAGES = Dataset(
+    "mnist",
+    train=np.zeros((4, 28, 28), np.uint8),
+    valid=np.zeros((4, 28, 28), np.uint8),
+    test=np.zeros((4, 28, 28), np.uint8),
+    d=2,
+    shape=(28, 28),
+)
 
 
 def fake_training(experiment, monkeypatch, during=lambda: None):
@@ -249,16 +309,29 @@ def probe_record(name, optimizer, lr, epochs, valid_nll):
 def test_select_trains_again_a_probe_recorded_for_another_number_of_epochs(experiment, monkeypatch):
     """Probes of 15 epochs are not compared with fresh ones of 3 under a rule that says 3."""
     name = "1x500-K1-random"
-    experiment.RESULTS.write_text(json.dumps({"selection": {"probes": {
-        f"Adam 0.001 on {name}": probe_record(name, "Adam", 0.001, 15, 90.0),
-        f"Adam 0.003 on {name}": probe_record(name, "Adam", 0.003, 3, 99.0)}}}))
+    experiment.RESULTS.write_text(
+        json.dumps(
+            {
+                "selection": {
+                    "probes": {
+                        f"Adam 0.001 on {name}": probe_record(name, "Adam", 0.001, 15, 90.0),
+                        f"Adam 0.003 on {name}": probe_record(name, "Adam", 0.003, 3, 99.0),
+                    }
+                }
+            }
+        )
+    )
     calls = fake_training(experiment, monkeypatch)
     experiment.choose_optimizer(IMAGES, torch.device("cpu"), (name,), 3, [("Adam", 0.001), ("Adam", 0.003)])
-    assert calls == [(1, 0.001, 3)]                  # the 3-epoch probe is reused, the 15-epoch one retrained
+    assert calls == [(1, 0.001, 3)]  # the 3-epoch probe is reused, the 15-epoch one retrained
     selection = experiment.read_results()["selection"]
-    assert {p: r["epochs"] for p, r in selection["probes"].items()} == {f"Adam 0.001 on {name}": 3,
-                                                                       f"Adam 0.003 on {name}": 3}
-    assert selection["chosen"] == {"optimizer": "Adam", "lr": 0.003} and selection["rule"].endswith("after 3 epochs")
+    assert {p: r["epochs"] for p, r in selection["probes"].items()} == {
+        f"Adam 0.001 on {name}": 3,
+        f"Adam 0.003 on {name}": 3,
+    }
+    assert selection["chosen"] == {"optimizer": "Adam", "lr": 0.003} and selection["rule"].endswith(
+        "after 3 epochs"
+    )
 
 
 def test_select_keeps_the_probes_a_parallel_select_records_meanwhile(experiment, monkeypatch):
@@ -267,7 +340,8 @@ def test_select_keeps_the_probes_a_parallel_select_records_meanwhile(experiment,
     def parallel_select_records_a_probe():
         with experiment.results_to_update() as results:
             results.setdefault("selection", {}).setdefault("probes", {})[other] = probe_record(
-                "1x500-K8-random", "Adagrad", 0.1, 3, 95.0)
+                "1x500-K8-random", "Adagrad", 0.1, 3, 95.0
+            )
 
     fake_training(experiment, monkeypatch, during=parallel_select_records_a_probe)
     experiment.choose_optimizer(IMAGES, torch.device("cpu"), (name,), 3, [("Adam", 0.001)])
@@ -276,6 +350,7 @@ def test_select_keeps_the_probes_a_parallel_select_records_meanwhile(experiment,
 
 
 # --- experiments/seed_spread.py ----------------------------------------------------------------------
+
 
 @pytest.fixture
 def seed_spread(tmp_path, monkeypatch):
@@ -288,13 +363,24 @@ def seed_spread(tmp_path, monkeypatch):
 def test_seeds_are_not_added_to_an_entry_recorded_with_other_settings(seed_spread, monkeypatch):
     """A changed learning rate: new seeds appended to the old record would be reported under the old rate."""
     name, model_args, fit_args, notebook = seed_spread.ENTRIES["mnist"]
-    record = dict(dataset=name, notebook=notebook, model=model_args, fit=dict(fit_args, lr=3e-3), seeds=[0, 1],
-                  test_loss=[0.1, 0.1], best_epoch=[5, 6], seconds=[1.0, 1.0])
+    record = dict(
+        dataset=name,
+        notebook=notebook,
+        model=model_args,
+        fit=dict(fit_args, lr=3e-3),
+        seeds=[0, 1],
+        test_loss=[0.1, 0.1],
+        best_epoch=[5, 6],
+        seconds=[1.0, 1.0],
+    )
     seed_spread.RESULTS.write_text(json.dumps({"mnist": record}))
     before = seed_spread.RESULTS.read_text()
     monkeypatch.setattr(seed_spread, "load_dataset", lambda name: pytest.fail("the data were loaded"))
-    with pytest.raises(SystemExit, match=r"records 'mnist' with .*'lr': 0.003.*, but the script now sets .*'lr': 0.001"
-                                         r".*Delete the entry from the file to run it again"):
+    with pytest.raises(
+        SystemExit,
+        match=r"records 'mnist' with .*'lr': 0.003.*, but the script now sets .*'lr': 0.001"
+        r".*Delete the entry from the file to run it again",
+    ):
         seed_spread.run("mnist", 3)
     assert seed_spread.RESULTS.read_text() == before
 
@@ -326,9 +412,16 @@ seed_spread.run(entry, 2)
 
 
 def test_two_runs_at_once_keep_each_others_entries(tmp_path):
-    runs = [subprocess.Popen([sys.executable, "-c", DRIVER, str(tmp_path), entry, other], cwd=ROOT,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for entry, other in (("shapes", "mnist"), ("mnist", "shapes"))]
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", DRIVER, str(tmp_path), entry, other],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for entry, other in (("shapes", "mnist"), ("mnist", "shapes"))
+    ]
     for run in runs:
         out, err = run.communicate(timeout=300)
         assert run.returncode == 0, err
@@ -341,11 +434,14 @@ def test_two_runs_at_once_keep_each_others_entries(tmp_path):
 
 # --- experiments/lr_selection.py ---------------------------------------------------------------------
 
+
 def test_a_learning_rate_candidate_is_added_to_the_recorded_ones(tmp_path, monkeypatch):
     """Each candidate is written when done, beside the rates another run recorded (through the shared locked update)."""
     module = importlib.import_module("experiments.lr_selection")
     monkeypatch.setattr(module, "RESULTS", tmp_path / "results.json")
-    module.RESULTS.write_text(json.dumps({"mnist": {"0.001": dict(lr_record(module), best_epoch=23)}, "other": {}}))
+    module.RESULTS.write_text(
+        json.dumps({"mnist": {"0.001": dict(lr_record(module), best_epoch=23)}, "other": {}})
+    )
     monkeypatch.setattr(module, "load_dataset", lambda name: type("Data", (), dict(shape=(2,), d=2)))
     monkeypatch.setattr(module, "MADE", lambda shape, d, **kwargs: torch.nn.Linear(1, 1))
     seen = {}
@@ -365,7 +461,10 @@ def test_a_learning_rate_candidate_is_added_to_the_recorded_ones(tmp_path, monke
 
 # --- issue 44: the records of made_mnist.py -------------------------------------------------------------
 
-def test_the_command_of_a_selection_is_the_one_behind_its_choice_not_every_probe_under_its_width(experiment, monkeypatch):
+
+def test_the_command_of_a_selection_is_the_one_behind_its_choice_not_every_probe_under_its_width(
+    experiment, monkeypatch
+):
     """A second select of other candidates: `commands` prints the second one's candidates, which choose as recorded."""
     name = "1x500-K1-random"
     fake_training(experiment, monkeypatch)
@@ -373,13 +472,20 @@ def test_the_command_of_a_selection_is_the_one_behind_its_choice_not_every_probe
     experiment.choose_optimizer(IMAGES, torch.device("cpu"), (name,), 3, [("Adagrad", 0.05)])
     selection = experiment.read_results()["selection"]
     assert selection["chosen"] == {"optimizer": "Adagrad", "lr": 0.05}
-    assert selection["compared"] == [f"Adagrad 0.05 on {name}"]   # the first select's probes are not its own
+    assert selection["compared"] == [f"Adagrad 0.05 on {name}"]  # the first select's probes are not its own
     (line,) = experiment.commands(experiment.read_results())
     args = experiment.build_parser().parse_intermixed_args(line.split()[3:])
-    assert (args.command, args.names, args.probe_epochs, args.candidates) == ("select", [name], 3, [("Adagrad", 0.05)])
+    assert (args.command, args.names, args.probe_epochs, args.candidates) == (
+        "select",
+        [name],
+        3,
+        [("Adagrad", 0.05)],
+    )
 
 
-def test_the_command_of_a_selection_is_printed_when_probes_of_two_lengths_are_recorded(experiment, monkeypatch):
+def test_the_command_of_a_selection_is_printed_when_probes_of_two_lengths_are_recorded(
+    experiment, monkeypatch
+):
     name = "1x500-K1-random"
     fake_training(experiment, monkeypatch)
     experiment.choose_optimizer(IMAGES, torch.device("cpu"), (name,), 15, [("Adam", 0.001)])
@@ -393,10 +499,14 @@ def test_a_selection_recorded_before_it_listed_its_probes_gets_the_command_of_al
     results = json.loads((EXPERIMENTS / "made_mnist" / "results.json").read_text())
     assert "compared" not in results["selection"]
     line = experiment.select_command(results["selection"])
-    assert line.endswith("--probe-epochs 15 --candidates Adam:0.001 Adam:0.003 Adagrad:0.1 Adagrad:0.05 "
-                         "Adagrad:0.01 Adagrad:0.005")
+    assert line.endswith(
+        "--probe-epochs 15 --candidates Adam:0.001 Adam:0.003 Adagrad:0.1 Adagrad:0.05 "
+        "Adagrad:0.01 Adagrad:0.005"
+    )
     results["selection"]["probes"]["Adam 0.001 on 1x500-K1-random"]["epochs"] = 3
-    with pytest.raises(ValueError, match=r"recorded before selections listed their probes.*run its select again"):
+    with pytest.raises(
+        ValueError, match=r"recorded before selections listed their probes.*run its select again"
+    ):
         experiment.select_command(results["selection"])
 
 
@@ -414,10 +524,12 @@ def test_a_run_stopped_by_its_time_budget_is_kept_apart_until_it_finishes(experi
     assert result["stopped_by"].startswith("the time budget")
     results = experiment.read_results()
     assert key not in results.get("runs", {}) and key in results["unfinished"]
-    assert experiment.recorded_runs(results) == {} and key in experiment.recorded_runs(results, unfinished=True)
+    assert experiment.recorded_runs(results) == {} and key in experiment.recorded_runs(
+        results, unfinished=True
+    )
     assert not (tmp_path / "test_nlls" / f"{key}.npy").exists()
     assert (tmp_path / "test_nlls" / "unfinished" / f"{key}.npy").exists()
-    assert any(f" --optimizer Adam --lr 0.001 " in line for line in experiment.commands(results))   # it goes on
+    assert any(" --optimizer Adam --lr 0.001 " in line for line in experiment.commands(results))  # it goes on
     monkeypatch.setitem(experiment.SETUP, "max_epochs", 2)
     key, result = experiment.run("1x500-K1-random", data, math.inf, cpu, optimizer=adam)
     experiment.record_run(key, result)
@@ -429,9 +541,13 @@ def test_a_run_stopped_by_its_time_budget_is_kept_apart_until_it_finishes(experi
 
 
 def test_a_budget_stopped_run_recorded_among_the_runs_before_is_skipped_unless_asked(experiment):
-    results = {"runs": {"a": {"test_nll": 90.0, "stopped_by": "early stopping (no improvement in 30 epochs)"},
-                        "b": {"test_nll": 99.0, "stopped_by": "the time budget (45 min for the last session of the run)"},
-                        "c": {"test_nll": 91.0, "stopped_by": "the cap of 1000 epochs"}}}
+    results = {
+        "runs": {
+            "a": {"test_nll": 90.0, "stopped_by": "early stopping (no improvement in 30 epochs)"},
+            "b": {"test_nll": 99.0, "stopped_by": "the time budget (45 min for the last session of the run)"},
+            "c": {"test_nll": 91.0, "stopped_by": "the cap of 1000 epochs"},
+        }
+    }
     assert sorted(experiment.recorded_runs(results)) == ["a", "c"]
     assert sorted(experiment.recorded_runs(results, unfinished=True)) == ["a", "b", "c"]
 
@@ -442,8 +558,11 @@ def test_a_run_is_not_resumed_with_another_batch_size(experiment, monkeypatch):
     checkpoint = experiment.CHECKPOINTS / "1x500-K1-random-Adam0.001-last.pt"
     before = checkpoint.read_bytes()
     monkeypatch.setitem(experiment.SETUP, "batch_size", 50)
-    with pytest.raises(SystemExit, match=r"holds a run of .*'batch_size': 100.*not of 1x500-K1-random-Adam0.001 as "
-                                         r"configured now .*'batch_size': 50.*left untouched"):
+    with pytest.raises(
+        SystemExit,
+        match=r"holds a run of .*'batch_size': 100.*not of 1x500-K1-random-Adam0.001 as "
+        r"configured now .*'batch_size': 50.*left untouched",
+    ):
         experiment.run("1x500-K1-random", data, 1e-4, cpu, optimizer=("Adam", 1e-3))
     assert checkpoint.read_bytes() == before
 
@@ -461,11 +580,20 @@ def test_a_checkpoint_saved_before_batch_sizes_were_labelled_resumes_at_100(expe
 
 def test_a_probe_recorded_with_another_batch_size_is_trained_again(experiment, monkeypatch):
     name = "1x500-K1-random"
-    experiment.RESULTS.write_text(json.dumps({"selection": {"probes": {   # recorded before: batch size 100
-        f"Adam 0.001 on {name}": probe_record(name, "Adam", 0.001, 3, 90.0)}}}))
+    experiment.RESULTS.write_text(
+        json.dumps(
+            {
+                "selection": {
+                    "probes": {  # recorded before: batch size 100
+                        f"Adam 0.001 on {name}": probe_record(name, "Adam", 0.001, 3, 90.0)
+                    }
+                }
+            }
+        )
+    )
     calls = fake_training(experiment, monkeypatch)
     experiment.choose_optimizer(IMAGES, torch.device("cpu"), (name,), 3, [("Adam", 0.001)])
-    assert calls == []   # batch size 100, as when it was recorded: reused
+    assert calls == []  # batch size 100, as when it was recorded: reused
     monkeypatch.setitem(experiment.SETUP, "batch_size", 50)
     experiment.choose_optimizer(IMAGES, torch.device("cpu"), (name,), 3, [("Adam", 0.001)])
     assert calls == [(1, 0.001, 3)]
@@ -476,7 +604,7 @@ def test_rates_that_differ_past_six_significant_digits_get_their_own_run_names_a
     name = "1x500-K1-random"
     a, b = 0.0012345671, 0.0012345674
     assert experiment.run_key(name, 0, ("Adam", a)) != experiment.run_key(name, 0, ("Adam", b))
-    for lr in (0.001, 0.003, 0.05, 0.01, 0.005, 0.1, 3e-4, 5e-4, 1e-5, 2.5e-7):   # as :g wrote them before
+    for lr in (0.001, 0.003, 0.05, 0.01, 0.005, 0.1, 3e-4, 5e-4, 1e-5, 2.5e-7):  # as :g wrote them before
         assert experiment.run_key(name, 1, ("Adagrad", lr)) == f"{name}-Adagrad{lr:g}-seed1"
     record = dict(seed=0, patience=10, optimizer="Adam", lr=a, configuration=name)
     line = experiment.run_command(experiment.run_key(name, 0, ("Adam", a)), record)
@@ -484,18 +612,23 @@ def test_rates_that_differ_past_six_significant_digits_get_their_own_run_names_a
     assert args.lr == a
 
 
-@pytest.mark.parametrize("args,unused", [
-    (["select", "--init", "orthogonal", "--seed", "3"], "select does not use --seed, --init"),
-    (["select", "--patience", "5"], "select does not use --patience"),
-    (["select", "--optimizer", "Adam", "--lr", "0.001"], "select does not use --optimizer, --lr"),
-    (["select", "--minutes", "45"], "select does not use --minutes"),
-    (["select", "--no-direct"], "select does not use --no-direct"),
-    (["run", "1x500-K1-random", "--candidates", "Adam:0.001"], "run does not use --candidates"),
-    (["run", "1x500-K1-random", "--probe-epochs", "3"], "run does not use --probe-epochs"),
-    (["commands", "--seed", "1"], "commands does not use --seed"),
-    (["list", "--threads", "2"], "list does not use --threads"),
-])
-def test_options_a_command_does_not_use_are_refused_before_anything_runs(experiment, monkeypatch, capsys, args, unused):
+@pytest.mark.parametrize(
+    "args,unused",
+    [
+        (["select", "--init", "orthogonal", "--seed", "3"], "select does not use --seed, --init"),
+        (["select", "--patience", "5"], "select does not use --patience"),
+        (["select", "--optimizer", "Adam", "--lr", "0.001"], "select does not use --optimizer, --lr"),
+        (["select", "--minutes", "45"], "select does not use --minutes"),
+        (["select", "--no-direct"], "select does not use --no-direct"),
+        (["run", "1x500-K1-random", "--candidates", "Adam:0.001"], "run does not use --candidates"),
+        (["run", "1x500-K1-random", "--probe-epochs", "3"], "run does not use --probe-epochs"),
+        (["commands", "--seed", "1"], "commands does not use --seed"),
+        (["list", "--threads", "2"], "list does not use --threads"),
+    ],
+)
+def test_options_a_command_does_not_use_are_refused_before_anything_runs(
+    experiment, monkeypatch, capsys, args, unused
+):
     monkeypatch.setattr(experiment, "load_dataset", lambda name: pytest.fail("the data were loaded"))
     monkeypatch.setattr(sys, "argv", ["made_mnist.py", *args])
     with pytest.raises(SystemExit) as error:
@@ -504,6 +637,7 @@ def test_options_a_command_does_not_use_are_refused_before_anything_runs(experim
 
 
 # --- issue 44: seed_spread.py and lr_selection.py ----------------------------------------------------------
+
 
 @pytest.fixture
 def lr_selection(tmp_path, monkeypatch):
@@ -532,41 +666,54 @@ def lr_record(module, entry="mnist", **changes):
     return dict(record, valid_losses=[0.3, 0.2], best_epoch=1, best_valid_loss=0.2, epochs_run=1)
 
 
-@pytest.mark.parametrize("changes,named", [
-    (dict(fit={"patience": 5}), r"'patience': 5"),
-    (dict(fit={"epochs": 20}), r"'epochs': 20"),
-    (dict(model={"hidden_sizes": [256]}), r"'hidden_sizes': \[256\]"),
-])
+@pytest.mark.parametrize(
+    "changes,named",
+    [
+        (dict(fit={"patience": 5}), r"'patience': 5"),
+        (dict(fit={"epochs": 20}), r"'epochs': 20"),
+        (dict(model={"hidden_sizes": [256]}), r"'hidden_sizes': \[256\]"),
+    ],
+)
 def test_a_learning_rate_candidate_is_not_added_beside_candidates_of_another_model_patience_or_cap(
-        lr_selection, monkeypatch, changes, named):
+    lr_selection, monkeypatch, changes, named
+):
     lr_selection.RESULTS.write_text(json.dumps({"mnist": {"0.001": lr_record(lr_selection, **changes)}}))
     before = lr_selection.RESULTS.read_text()
     monkeypatch.setattr(lr_selection, "load_dataset", lambda name: pytest.fail("the data were loaded"))
-    with pytest.raises(SystemExit, match=rf"records 'mnist' candidates \['0.001'\] with .*{named}.*but the script now "
-                                         r"sets .*Delete the entry"):
+    with pytest.raises(
+        SystemExit,
+        match=rf"records 'mnist' candidates \['0.001'\] with .*{named}.*but the script now "
+        r"sets .*Delete the entry",
+    ):
         lr_selection.run("mnist", 5e-4)
     assert lr_selection.RESULTS.read_text() == before and lr_selection.fitted == []
 
 
-def test_a_rerun_of_lr_selection_skips_the_candidates_recorded_with_the_same_settings(lr_selection, monkeypatch, capsys):
+def test_a_rerun_of_lr_selection_skips_the_candidates_recorded_with_the_same_settings(
+    lr_selection, monkeypatch, capsys
+):
     recorded = lr_record(lr_selection)
     lr_selection.RESULTS.write_text(json.dumps({"mnist": {"0.001": recorded}}))
     monkeypatch.setattr(sys, "argv", ["lr_selection.py", "mnist"])
     lr_selection.main()
-    assert lr_selection.fitted == [5e-4, 2e-3, 5e-3]   # not 1e-3 again
+    assert lr_selection.fitted == [5e-4, 2e-3, 5e-3]  # not 1e-3 again
     results = json.loads(lr_selection.RESULTS.read_text())["mnist"]
     assert sorted(results) == ["0.0005", "0.001", "0.002", "0.005"] and results["0.001"] == recorded
     assert "mnist, lr=0.001: recorded with the same settings, skipped" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("name", ["lr_selection", "seed_spread"])
-@pytest.mark.parametrize("text,problem", [
-    ("{", "is not valid JSON"),
-    ("[]", "holds a list, not an object of entries"),
-    ('{"mnist": 3}', "has 'mnist' = 3, not an object"),
-])
+@pytest.mark.parametrize(
+    "text,problem",
+    [
+        ("{", "is not valid JSON"),
+        ("[]", "holds a list, not an object of entries"),
+        ('{"mnist": 3}', "has 'mnist' = 3, not an object"),
+    ],
+)
 def test_a_damaged_results_file_stops_lr_selection_and_seed_spread_before_training_naming_the_file(
-        name, text, problem, tmp_path, monkeypatch):
+    name, text, problem, tmp_path, monkeypatch
+):
     module = importlib.import_module(f"experiments.{name}")
     monkeypatch.setattr(module, "RESULTS", tmp_path / "results.json")
     module.RESULTS.write_text(text)
@@ -581,8 +728,11 @@ def test_a_damaged_results_file_stops_lr_selection_and_seed_spread_before_traini
 
 def fake_seed_spread_fits(seed_spread, monkeypatch, devices):
     """seed_spread's data, model and fit replaced by stand-ins; seed s runs on devices[s]."""
-    monkeypatch.setattr(seed_spread, "load_dataset", lambda name: type("Data", (), dict(shape=(2,), d=2,
-                                                                                     true_distribution=None)))
+    monkeypatch.setattr(
+        seed_spread,
+        "load_dataset",
+        lambda name: type("Data", (), dict(shape=(2,), d=2, true_distribution=None)),
+    )
     monkeypatch.setattr(seed_spread, "MADE", lambda shape, d, **kwargs: torch.nn.Linear(1, 1))
     ran = []
 
@@ -595,23 +745,49 @@ def fake_seed_spread_fits(seed_spread, monkeypatch, devices):
 
 
 def test_seeds_run_on_different_devices_are_each_labelled_with_their_own(seed_spread, monkeypatch):
-    fake_seed_spread_fits(seed_spread, monkeypatch, ["cpu (1 threads)", "cuda (NVIDIA H100)", "cuda (NVIDIA H100)"])
+    fake_seed_spread_fits(
+        seed_spread, monkeypatch, ["cpu (1 threads)", "cuda (NVIDIA H100)", "cuda (NVIDIA H100)"]
+    )
     seed_spread.run("mnist", 3)
     record = json.loads(seed_spread.RESULTS.read_text())["mnist"]
     assert record["devices"] == ["cpu (1 threads)", "cuda (NVIDIA H100)", "cuda (NVIDIA H100)"]
     assert record["device"] == "cpu (1 threads) for seed 0; cuda (NVIDIA H100) for seeds 1, 2"
 
 
-def test_a_seed_added_to_an_entry_recorded_with_one_device_label_keeps_that_label_on_its_last_seed(seed_spread, monkeypatch):
+def test_a_seed_added_to_an_entry_recorded_with_one_device_label_keeps_that_label_on_its_last_seed(
+    seed_spread, monkeypatch
+):
     """Before devices were per seed, the one label was the last seed's: the earlier seeds' devices are unknown."""
     name, model_args, fit_args, notebook = seed_spread.ENTRIES["mnist"]
-    seed_spread.RESULTS.write_text(json.dumps({"mnist": dict(
-        dataset=name, notebook=notebook, model=model_args, fit=fit_args, seeds=[0, 1], test_loss=[0.1, 0.1],
-        best_epoch=[5, 6], seconds=[1.0, 1.0], device="cpu (1 threads)")}))
+    seed_spread.RESULTS.write_text(
+        json.dumps(
+            {
+                "mnist": dict(
+                    dataset=name,
+                    notebook=notebook,
+                    model=model_args,
+                    fit=fit_args,
+                    seeds=[0, 1],
+                    test_loss=[0.1, 0.1],
+                    best_epoch=[5, 6],
+                    seconds=[1.0, 1.0],
+                    device="cpu (1 threads)",
+                )
+            }
+        )
+    )
     fake_seed_spread_fits(seed_spread, monkeypatch, [None, None, "cuda (NVIDIA H100)"])
     seed_spread.run("mnist", 3)
     record = json.loads(seed_spread.RESULTS.read_text())["mnist"]
-    assert record["seeds"] == [0, 1, 2] and record["devices"] == [None, "cpu (1 threads)", "cuda (NVIDIA H100)"]
-    assert record["device"] == "not recorded for seed 0; cpu (1 threads) for seed 1; cuda (NVIDIA H100) for seed 2"
-    assert seed_spread.seed_devices(json.loads((EXPERIMENTS / "seed_spread" / "results.json").read_text())["mnist"]) \
-        == [None, None, None, None, "cpu (1 threads)"]
+    assert record["seeds"] == [0, 1, 2] and record["devices"] == [
+        None,
+        "cpu (1 threads)",
+        "cuda (NVIDIA H100)",
+    ]
+    assert (
+        record["device"]
+        == "not recorded for seed 0; cpu (1 threads) for seed 1; cuda (NVIDIA H100) for seed 2"
+    )
+    assert seed_spread.seed_devices(
+        json.loads((EXPERIMENTS / "seed_spread" / "results.json").read_text())["mnist"]
+    ) == [None, None, None, None, "cpu (1 threads)"]

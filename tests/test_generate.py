@@ -1,6 +1,7 @@
 """The exercise generator (notebooks/exercises/generate.py): the committed exercise notebooks are a fresh
 generation of the solution notebooks; a blanked cell keeps everything but the bodies of its functions; what
 cannot be blanked stops the generation with a message naming the cell and the function."""
+
 import importlib.util
 import json
 import textwrap
@@ -23,10 +24,13 @@ def test_notebooks_1_to_4_have_exercises_and_no_other_exercise_notebook_is_commi
 @pytest.mark.parametrize("name", NAMES)
 def test_committed_exercises_are_a_fresh_generation_without_outputs(name):
     committed = json.loads((ROOT / "notebooks" / "exercises" / f"{name}.ipynb").read_text())
-    assert committed == json.loads(json.dumps(generate.exercise_notebook(name))), \
+    assert committed == json.loads(json.dumps(generate.exercise_notebook(name))), (
         f"notebooks/exercises/{name}.ipynb is stale: run `python notebooks/exercises/generate.py`"
+    )
     code = [c for c in committed["cells"] if c["cell_type"] == "code"]
-    assert all(c["outputs"] == [] and c["execution_count"] is None for c in code), f"{name}: strip its outputs"
+    assert all(c["outputs"] == [] and c["execution_count"] is None for c in code), (
+        f"{name}: strip its outputs"
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -72,8 +76,10 @@ CELL = textwrap.dedent('''\
 
 
 def test_blanking_keeps_magics_comments_signatures_and_docstrings():
-    blanked, names = generate.blank(CELL, {"Model.forward": "multiply by self.scale", "f": "double it"}, "cell")
-    assert names == ["f", "Model.forward"]   # in the cell's order, whatever the order of the hints
+    blanked, names = generate.blank(
+        CELL, {"Model.forward": "multiply by self.scale", "f": "double it"}, "cell"
+    )
+    assert names == ["f", "Model.forward"]  # in the cell's order, whatever the order of the hints
     assert blanked == textwrap.dedent('''\
         %matplotlib inline
         import torch  # kept
@@ -98,20 +104,28 @@ def test_blanking_keeps_magics_comments_signatures_and_docstrings():
         ''')
 
 
-@pytest.mark.parametrize("source, hints, message", [
-    (CELL, {"f": "h"}, r"cell: Model.forward has no hint"),
-    (CELL, {"f": "h", "Model.forward": "h", "g": "h"}, r"a hint names 'g', which the cell does not define"),
-    (CELL, {"f": "two\nlines", "Model.forward": "h"}, r"the hint of f must be one line"),
-    ("def f(x):\n    return x\n", {"f": "h"}, r"f has no docstring"),
-    ('def f(x): """doc"""\n', {"f": "h"}, r"put the body of f on its own lines"),
-    ("def f(x:\n", {"f": "h"}, r"the cell does not parse"),
-])
+@pytest.mark.parametrize(
+    "source, hints, message",
+    [
+        (CELL, {"f": "h"}, r"cell: Model.forward has no hint"),
+        (
+            CELL,
+            {"f": "h", "Model.forward": "h", "g": "h"},
+            r"a hint names 'g', which the cell does not define",
+        ),
+        (CELL, {"f": "two\nlines", "Model.forward": "h"}, r"the hint of f must be one line"),
+        ("def f(x):\n    return x\n", {"f": "h"}, r"f has no docstring"),
+        ('def f(x): """doc"""\n', {"f": "h"}, r"put the body of f on its own lines"),
+        ("def f(x:\n", {"f": "h"}, r"the cell does not parse"),
+    ],
+)
 def test_what_cannot_be_blanked_is_named(source, hints, message):
     with pytest.raises(generate.GenerationError, match=message):
         generate.blank(source, hints, "cell")
 
 
 # --- issue 44 -------------------------------------------------------------------------------------------
+
 
 def test_every_definition_of_a_name_is_blanked_not_only_the_last():
     """A property and its setter, or a function defined twice: the first body (a solution) must not ship."""
@@ -192,10 +206,12 @@ def test_the_generator_deletes_only_stale_notebooks_it_wrote(tmp_path, monkeypat
     copy = dict(generated, cells=generated["cells"] + [generate._cell("code", "answer = 42\n", "cell-x")])
     generate.write(copy, tmp_path / "01_histogram-Copy1.ipynb")
     generate.write(dict(generated, cells=generated["cells"][2:]), tmp_path / "my_notes.ipynb")
-    stale = dict(generated, cells=generated["cells"][:2])   # as generated from a notebook that had exercises
+    stale = dict(generated, cells=generated["cells"][:2])  # as generated from a notebook that had exercises
     generate.write(stale, tmp_path / "05_made_paper_reproduction.ipynb")
     generate.main()
-    assert sorted(p.stem for p in tmp_path.glob("*.ipynb")) == sorted(NAMES + ["01_histogram-Copy1", "my_notes"])
+    assert sorted(p.stem for p in tmp_path.glob("*.ipynb")) == sorted(
+        NAMES + ["01_histogram-Copy1", "my_notes"]
+    )
     assert json.loads((tmp_path / "01_histogram-Copy1.ipynb").read_text()) == json.loads(json.dumps(copy))
     out = capsys.readouterr().out
     assert "removed notebooks/exercises/05_made_paper_reproduction.ipynb" in out

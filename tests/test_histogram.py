@@ -71,26 +71,37 @@ def test_adam_recovers_empirical_frequencies():
     assert model.loss(x).item() == pytest.approx(entropy, abs=1e-4)
 
 
-@pytest.mark.parametrize("x, match", [
-    (torch.tensor([0, 4, 5]), r"outside the categories \[0, 4\]"),
-    (torch.tensor([-1, 2]), r"outside the categories \[0, 4\]"),
-    (torch.tensor([0.0, 1.0]), "must hold integer categories"),
-    (np.array([1, 2], dtype=object), "got a numpy array of dtype object; convert it with np.asarray"),
-    (np.array(["1", "2"]), "got a numpy array of dtype <U1"),
-    (np.array([0, 70000], dtype=np.uint32), r"values in \[0, 70000\], outside the categories \[0, 4\]"),
-    (np.array([2 ** 64 - 1], dtype=np.uint64), r"outside the categories \[0, 4\]"),   # not wrapped to -1
-    (torch.tensor([0, 9], dtype=torch.uint16), r"values in \[0, 9\], outside the categories \[0, 4\]"),
-    (np.float64(1.0), "must hold integer categories"),
-])
+@pytest.mark.parametrize(
+    "x, match",
+    [
+        (torch.tensor([0, 4, 5]), r"outside the categories \[0, 4\]"),
+        (torch.tensor([-1, 2]), r"outside the categories \[0, 4\]"),
+        (torch.tensor([0.0, 1.0]), "must hold integer categories"),
+        (np.array([1, 2], dtype=object), "got a numpy array of dtype object; convert it with np.asarray"),
+        (np.array(["1", "2"]), "got a numpy array of dtype <U1"),
+        (np.array([0, 70000], dtype=np.uint32), r"values in \[0, 70000\], outside the categories \[0, 4\]"),
+        (np.array([2**64 - 1], dtype=np.uint64), r"outside the categories \[0, 4\]"),  # not wrapped to -1
+        (torch.tensor([0, 9], dtype=torch.uint16), r"values in \[0, 9\], outside the categories \[0, 4\]"),
+        (np.float64(1.0), "must hold integer categories"),
+    ],
+)
 def test_bad_data_raises(x, match):
     with pytest.raises(ValueError, match=match):
         Histogram(5).log_prob(x)
 
 
-@pytest.mark.parametrize("x", [np.array([3, 0, 4], dtype=np.uint16), np.array([3, 0, 4], dtype=np.uint32),
-                               np.array([3, 0, 4], dtype=np.uint64), torch.tensor([3, 0, 4], dtype=torch.uint16),
-                               torch.tensor([3, 0, 4], dtype=torch.uint32), np.flip(np.array([4, 0, 3])),
-                               np.array([[3, 9], [0, 9], [4, 9]])[:, 0]])
+@pytest.mark.parametrize(
+    "x",
+    [
+        np.array([3, 0, 4], dtype=np.uint16),
+        np.array([3, 0, 4], dtype=np.uint32),
+        np.array([3, 0, 4], dtype=np.uint64),
+        torch.tensor([3, 0, 4], dtype=torch.uint16),
+        torch.tensor([3, 0, 4], dtype=torch.uint32),
+        np.flip(np.array([4, 0, 3])),
+        np.array([[3, 9], [0, 9], [4, 9]])[:, 0],
+    ],
+)
 def test_every_integer_width_and_layout_is_accepted(x):
     # 16-bit PNG images come as uint16; np.flip gives negative strides, which torch cannot view
     model = Histogram(5)
@@ -107,7 +118,9 @@ def test_numpy_integer_scalars_are_categories():
 
 
 def test_loss_of_an_empty_batch_is_an_error_not_nan():
-    with pytest.raises(ValueError, match="loss needs at least one example, got an empty batch of shape \\(0,\\)"):
+    with pytest.raises(
+        ValueError, match="loss needs at least one example, got an empty batch of shape \\(0,\\)"
+    ):
         Histogram(5).loss(torch.zeros(0, dtype=torch.long))
 
 

@@ -50,7 +50,9 @@ def test_initialization_spreads_components_and_covers_every_category():
 
 
 @pytest.mark.parametrize("d", [2, 3, 10])
-@pytest.mark.parametrize("mean, log_scale", [(0.0, 0.0), (4.3, math.log(0.7)), (-2.0, math.log(3.0)), (1.5, 1.0)])
+@pytest.mark.parametrize(
+    "mean, log_scale", [(0.0, 0.0), (4.3, math.log(0.7)), (-2.0, math.log(3.0)), (1.5, 1.0)]
+)
 def test_single_component_matches_direct_computation(d, mean, log_scale):
     s = math.exp(log_scale)
     x = np.arange(d)
@@ -90,9 +92,15 @@ EXTREME_CASES = {
     "means_far_outside": (lambda rng, d: np.array([-1e4, 1e6, -3e5]), lambda rng, d: rng.normal(0.0, 2.0, 3)),
     "tiny_scales": (lambda rng, d: rng.uniform(0, d - 1, 3), lambda rng, d: np.array([-20.0, -100.0, -8.0])),
     "huge_scales": (lambda rng, d: rng.uniform(-d, 2 * d, 3), lambda rng, d: np.array([20.0, 120.0, 8.0])),
-    "tiny_scales_far_outside": (lambda rng, d: np.array([-1e3, 1e5, d + 0.3]), lambda rng, d: np.full(3, -20.0)),
+    "tiny_scales_far_outside": (
+        lambda rng, d: np.array([-1e3, 1e5, d + 0.3]),
+        lambda rng, d: np.full(3, -20.0),
+    ),
     "mixed": (lambda rng, d: np.array([-1e4, 0.5 * d, 1e6]), lambda rng, d: np.array([30.0, -20.0, 0.0])),
-    "beyond_float32_exp_range": (lambda rng, d: rng.uniform(0, d - 1, 3), lambda rng, d: np.array([-200.0, 200.0, 0.0])),
+    "beyond_float32_exp_range": (
+        lambda rng, d: rng.uniform(0, d - 1, 3),
+        lambda rng, d: np.array([-200.0, 200.0, 0.0]),
+    ),
 }
 
 
@@ -169,11 +177,14 @@ def test_adam_fits_data_drawn_from_a_discretized_logistic_mixture():
     assert model.loss(x).item() <= make_model(d, **true_params).loss(x).item() + 1e-3
 
 
-@pytest.mark.parametrize("x, match", [
-    (torch.tensor([0, 10]), r"outside the categories \[0, 9\]"),
-    (np.array([-1, 3]), r"outside the categories \[0, 9\]"),
-    (torch.tensor([1.0, 2.0]), "must hold integer categories"),
-])
+@pytest.mark.parametrize(
+    "x, match",
+    [
+        (torch.tensor([0, 10]), r"outside the categories \[0, 9\]"),
+        (np.array([-1, 3]), r"outside the categories \[0, 9\]"),
+        (torch.tensor([1.0, 2.0]), "must hold integer categories"),
+    ],
+)
 def test_bad_data_raises(x, match):
     with pytest.raises(ValueError, match=match):
         DiscretizedLogisticMixture(10).log_prob(x)
@@ -192,7 +203,9 @@ def test_bad_number_of_categories_raises(d):
 
 @pytest.mark.parametrize("n_components", [0, -2, 1.5])
 def test_bad_number_of_components_raises(n_components):
-    with pytest.raises(ValueError, match=r"n_components \(the number of mixture components\) must be an integer >= 1"):
+    with pytest.raises(
+        ValueError, match=r"n_components \(the number of mixture components\) must be an integer >= 1"
+    ):
         DiscretizedLogisticMixture(10, n_components)
 
 
@@ -216,15 +229,21 @@ def test_normalized_beyond_the_categories_float32_holds_exactly():
     """d > 2**24: 2**24 + 1 is no float32 number. A narrow component at 2**24 must give 2**24 + 1 its own, small,
     probability (float32 arithmetic gave it p(2**24) = 0.848 as well), and the d probabilities must sum to 1,
     enumerated over every category."""
-    d, top = 2 ** 24 + 3, 2 ** 24
+    d, top = 2**24 + 3, 2**24
     model = make_model(d, [0.0], [float(top)], [math.log(0.25)], dtype=torch.float32)
     with torch.no_grad():
-        total = sum(model.log_prob(torch.arange(start, min(start + 2 ** 22, d))).double().exp().sum().item()
-                    for start in range(0, d, 2 ** 22))
+        total = sum(
+            model.log_prob(torch.arange(start, min(start + 2**22, d))).double().exp().sum().item()
+            for start in range(0, d, 2**22)
+        )
         near = model.log_prob(torch.tensor([top - 1, top, top + 1, top + 2])).double().exp().numpy()
     assert total == pytest.approx(1.0, abs=1e-6)
     u = lambda x: (x - top) / 0.25
-    expected = [sigmoid(u(top - 0.5)) - sigmoid(u(top - 1.5)), sigmoid(u(top + 0.5)) - sigmoid(u(top - 0.5)),
-                sigmoid(u(top + 1.5)) - sigmoid(u(top + 0.5)), 1 - sigmoid(u(top + 1.5))]
+    expected = [
+        sigmoid(u(top - 0.5)) - sigmoid(u(top - 1.5)),
+        sigmoid(u(top + 0.5)) - sigmoid(u(top - 0.5)),
+        sigmoid(u(top + 1.5)) - sigmoid(u(top + 0.5)),
+        1 - sigmoid(u(top + 1.5)),
+    ]
     np.testing.assert_allclose(near, expected, rtol=1e-5)
     assert model.log_prob(torch.tensor([top])).dtype == torch.float32

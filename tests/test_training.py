@@ -8,10 +8,20 @@ from torch import nn
 
 from helpers import devices
 from helpers.data import Dataset
-from helpers.models import MADE, Histogram
 from helpers.devices import full_float32_precision, training_device
-from helpers.training import (BatchLoader, EarlyStopping, TrainingDiverged, _batches, _loss, evaluate, fit, seed, select,
-                              train_epochs)
+from helpers.models import MADE, Histogram
+from helpers.training import (
+    BatchLoader,
+    EarlyStopping,
+    TrainingDiverged,
+    _batches,
+    _loss,
+    evaluate,
+    fit,
+    seed,
+    select,
+    train_epochs,
+)
 
 
 class Categorical(nn.Module):
@@ -71,8 +81,16 @@ def test_seed_makes_runs_repeatable():
         x = _data()
         model = Categorical(5)
         nn.init.normal_(model.logits)
-        runs.append(train_epochs(model, BatchLoader(x, 50, shuffle=True, seed=torch.randint(100, ()).item()),
-                                 BatchLoader(x, 500), epochs=2, lr=0.05, progress=False))
+        runs.append(
+            train_epochs(
+                model,
+                BatchLoader(x, 50, shuffle=True, seed=torch.randint(100, ()).item()),
+                BatchLoader(x, 500),
+                epochs=2,
+                lr=0.05,
+                progress=False,
+            )
+        )
     np.testing.assert_array_equal(runs[0].train_losses, runs[1].train_losses)
 
 
@@ -80,8 +98,15 @@ def test_callback_stops_early_and_optimizer_state_carries_over():
     x = _data()
     model = Categorical(5)
     seen = []
-    result = train_epochs(model, BatchLoader(x, 100), BatchLoader(x, 500), epochs=10, lr=0.05, progress=False,
-                          on_epoch_end=lambda epoch, loss: seen.append((epoch, loss)) or epoch == 3)
+    result = train_epochs(
+        model,
+        BatchLoader(x, 100),
+        BatchLoader(x, 500),
+        epochs=10,
+        lr=0.05,
+        progress=False,
+        on_epoch_end=lambda epoch, loss: seen.append((epoch, loss)) or epoch == 3,
+    )
     assert [e for e, _ in seen] == [1, 2, 3] and len(result.valid_losses) == 4
     assert [loss for _, loss in seen] == list(result.valid_losses[1:])
     # Resuming with the same optimizer continues Adam's moments: the same as one uninterrupted run.
@@ -90,15 +115,25 @@ def test_callback_stops_early_and_optimizer_state_carries_over():
     train_epochs(a, BatchLoader(x, 100), BatchLoader(x, 500), epochs=4, lr=0.05, progress=False)
     optimizer = torch.optim.Adam(b.parameters(), lr=0.05)
     for _ in range(2):
-        train_epochs(b, BatchLoader(x, 100), BatchLoader(x, 500), epochs=2, lr=None, progress=False, optimizer=optimizer)
+        train_epochs(
+            b,
+            BatchLoader(x, 100),
+            BatchLoader(x, 500),
+            epochs=2,
+            lr=None,
+            progress=False,
+            optimizer=optimizer,
+        )
     torch.testing.assert_close(a.logits, b.logits)
 
 
 def test_nan_loss_stops_at_its_batch_restores_the_last_good_epoch_and_keeps_the_losses():
     # On the CPU the loss is checked at every batch (on a GPU every 32): pinned, so this holds on any machine.
     x = _data(100)
-    model = NaNAfter(5, bad_call=10 + 3)                          # epoch 2, batch 3
-    with pytest.raises(TrainingDiverged, match="epoch 2, batch 3; lower the learning rate or pass grad_clip") as err:
+    model = NaNAfter(5, bad_call=10 + 3)  # epoch 2, batch 3
+    with pytest.raises(
+        TrainingDiverged, match="epoch 2, batch 3; lower the learning rate or pass grad_clip"
+    ) as err:
         train_epochs(model, BatchLoader(x, 10), BatchLoader(x, 10), 3, 0.01, progress=False, device="cpu")
     assert model.calls == 13, "training went on after the bad batch"
     assert torch.isfinite(model.logits).all()
@@ -108,8 +143,16 @@ def test_nan_loss_stops_at_its_batch_restores_the_last_good_epoch_and_keeps_the_
     assert len(err.value.train_losses) == 12 and np.isfinite(err.value.train_losses).all()
     assert len(err.value.valid_losses) == 2 and (err.value.epoch, err.value.batch) == (2, 3)
     with pytest.raises(TrainingDiverged, match="or clip harder than 1.0"):
-        train_epochs(NaNAfter(5, bad_call=2), BatchLoader(x, 10), None, 1, 0.01, grad_clip=1.0, progress=False,
-                     device="cpu")
+        train_epochs(
+            NaNAfter(5, bad_call=2),
+            BatchLoader(x, 10),
+            None,
+            1,
+            0.01,
+            grad_clip=1.0,
+            progress=False,
+            device="cpu",
+        )
 
 
 @pytest.mark.parametrize("epochs,validate", [(3, False), (1, False), (3, True)])
@@ -120,8 +163,14 @@ def test_full_batch_divergence_restores_a_state_whose_loss_was_seen_finite(epoch
     model = MADE(4, 2, [8])
     initial = copy.deepcopy(model.state_dict())
     with pytest.raises(TrainingDiverged, match="restored to its state before training") as err:
-        train_epochs(model, BatchLoader(x, 100), BatchLoader(x, 100) if validate else None, epochs, lr=1e20,
-                     progress=False)
+        train_epochs(
+            model,
+            BatchLoader(x, 100),
+            BatchLoader(x, 100) if validate else None,
+            epochs,
+            lr=1e20,
+            progress=False,
+        )
     assert torch.isfinite(model.log_prob(torch.as_tensor(x))).all()
     for key, value in initial.items():
         if torch.is_tensor(value):
@@ -130,7 +179,9 @@ def test_full_batch_divergence_restores_a_state_whose_loss_was_seen_finite(epoch
     assert len(err.value.valid_losses) == (1 if validate else 0)
 
 
-@pytest.mark.parametrize("loader", [torch.arange(10) % 5, np.arange(10) % 5, (b for b in [torch.arange(5)]), 3])
+@pytest.mark.parametrize(
+    "loader", [torch.arange(10) % 5, np.arange(10) % 5, (b for b in [torch.arange(5)]), 3]
+)
 def test_train_epochs_refuses_what_is_not_a_loader_of_batches(loader):
     with pytest.raises(TypeError, match="train_loader must be a loader of batches.*BatchLoader"):
         train_epochs(Categorical(5), loader, None, 1, 0.01, progress=False)
@@ -151,35 +202,45 @@ def test_nan_validation_loss_raises():
 
 def _dataset(n=1000, valid=None, test=None):
     x = _data(n)
-    return Dataset("toy", train=x[:600], valid=x[600:800] if valid is None else valid,
-                   test=x[800:] if test is None else test, d=5, shape=())
+    return Dataset(
+        "toy",
+        train=x[:600],
+        valid=x[600:800] if valid is None else valid,
+        test=x[800:] if test is None else test,
+        d=5,
+        shape=(),
+    )
 
 
 def test_fit_raises_on_a_nan_test_loss():
     class NaNTest(Categorical):  # finite in training and validation, NaN on the test split (values >= 3)
         def loss(self, x):
             return super().loss(x) * (float("nan") if (x >= 3).any() and not self.training else 1.0)
+
     ds = _dataset(valid=np.zeros(10, dtype=int), test=np.full(10, 4))
     with pytest.raises(FloatingPointError, match="the test loss is nan"):
         fit(NaNTest(5), ds, epochs=1, lr=0.1)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(grad_clip=0), "grad_clip .* positive finite number, got 0"),
-    (dict(grad_clip=-1.0), "grad_clip .* positive finite number, got -1.0"),
-    (dict(grad_clip=float("inf")), "grad_clip"),
-    (dict(grad_clip="1"), "grad_clip"),
-    (dict(epochs=2.0), "epochs .* must be an integer >= 1, got 2.0"),
-    (dict(epochs="3"), "epochs"),
-    (dict(epochs=None), "epochs"),
-    (dict(epochs=0), "epochs"),
-    (dict(lr=None), "pass lr"),
-    (dict(lr=-0.1), "lr .* positive finite number"),
-    (dict(optimizer="adam"), "pass either lr .* or optimizer"),
-    (dict(lr=True), "lr .* positive finite number, got True"),
-    (dict(lr=torch.tensor([0.1, 0.2])), "lr .* positive finite number"),
-    (dict(lr=1e38), "lr=1e\\+38 is too large: Adam's first step"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(grad_clip=0), "grad_clip .* positive finite number, got 0"),
+        (dict(grad_clip=-1.0), "grad_clip .* positive finite number, got -1.0"),
+        (dict(grad_clip=float("inf")), "grad_clip"),
+        (dict(grad_clip="1"), "grad_clip"),
+        (dict(epochs=2.0), "epochs .* must be an integer >= 1, got 2.0"),
+        (dict(epochs="3"), "epochs"),
+        (dict(epochs=None), "epochs"),
+        (dict(epochs=0), "epochs"),
+        (dict(lr=None), "pass lr"),
+        (dict(lr=-0.1), "lr .* positive finite number"),
+        (dict(optimizer="adam"), "pass either lr .* or optimizer"),
+        (dict(lr=True), "lr .* positive finite number, got True"),
+        (dict(lr=torch.tensor([0.1, 0.2])), "lr .* positive finite number"),
+        (dict(lr=1e38), "lr=1e\\+38 is too large: Adam's first step"),
+    ],
+)
 def test_bad_training_arguments_are_named(kwargs, match):
     loader = BatchLoader(_data(10), 5)
     args = {**dict(epochs=1, lr=0.01), **kwargs}
@@ -222,13 +283,17 @@ class Overfits(nn.Module):
 
 def test_fit_stops_early_keeps_the_best_state_and_tests_once(capsys):
     model = Overfits()
-    result = fit(model, _dataset(), epochs=100, lr=0.1, batch_size=600, patience=2)   # one batch per epoch
-    assert "Best validation loss 0.0000 nats per dimension at epoch 3 (stopped after 5, 2 without improvement)" \
+    result = fit(model, _dataset(), epochs=100, lr=0.1, batch_size=600, patience=2)  # one batch per epoch
+    assert (
+        "Best validation loss 0.0000 nats per dimension at epoch 3 (stopped after 5, 2 without improvement)"
         in capsys.readouterr().out
+    )
     assert result.best_epoch == 3 and result.valid_losses.tolist() == [9, 4, 1, 0, 1, 4]
     assert model.steps == 3, "the best state is kept"
     assert result.test_loss == 0
-    assert model.evaluations == len(result.valid_losses) + 1, "validation every epoch, then the test split once"
+    assert model.evaluations == len(result.valid_losses) + 1, (
+        "validation every epoch, then the test split once"
+    )
 
 
 def test_fit_refits_on_train_and_valid_for_the_selected_epochs(capsys):
@@ -263,7 +328,7 @@ def test_select_picks_the_best_setting_on_validation_without_touching_the_test_s
             seen.append(x)
             return super().loss(x)
 
-    ds = _dataset(test=np.full(50, 4))                            # 4 never occurs in train and valid
+    ds = _dataset(test=np.full(50, 4))  # 4 never occurs in train and valid
     ds.train, ds.valid = ds.train[ds.train < 4], ds.valid[ds.valid < 4]
     best = select(lambda: Watched(5), ds, {"lr": [1e-4, 0.3]}, epochs=20, batch_size=100, patience=3)
     assert best == {"lr": 0.3}
@@ -272,8 +337,14 @@ def test_select_picks_the_best_setting_on_validation_without_touching_the_test_s
     assert "lr=0.0001: validation loss" in out and "chosen on validation: lr=0.3" in out
 
 
-@pytest.mark.parametrize("lr,grad_clip", [(np.float32(0.1), np.float64(1.0)), (torch.tensor(0.1), torch.tensor(1)),
-                                          (np.int64(1), np.float16(1.0))])
+@pytest.mark.parametrize(
+    "lr,grad_clip",
+    [
+        (np.float32(0.1), np.float64(1.0)),
+        (torch.tensor(0.1), torch.tensor(1)),
+        (np.int64(1), np.float16(1.0)),
+    ],
+)
 def test_learning_rates_and_clips_of_any_real_type_are_accepted(lr, grad_clip):
     loader = BatchLoader(_data(100), 10)
     seed(0)
@@ -284,19 +355,25 @@ def test_learning_rates_and_clips_of_any_real_type_are_accepted(lr, grad_clip):
 
 
 def test_numpy_integer_seeds_are_accepted():
-    for value in np.arange(2):                                    # a loop over np.arange gives np.int64
+    for value in np.arange(2):  # a loop over np.arange gives np.int64
         seed(value)
         first = torch.rand(3)
         seed(int(value))
         assert torch.equal(first, torch.rand(3))
     x = np.arange(20)
-    assert torch.equal(torch.cat(list(BatchLoader(x, 5, shuffle=True, seed=np.int64(3)))),
-                       torch.cat(list(BatchLoader(x, 5, shuffle=True, seed=3))))
+    assert torch.equal(
+        torch.cat(list(BatchLoader(x, 5, shuffle=True, seed=np.int64(3)))),
+        torch.cat(list(BatchLoader(x, 5, shuffle=True, seed=3))),
+    )
     fit(Categorical(5), _dataset(), epochs=1, lr=0.1, loader_seed=np.int32(2), test=False, verbose=False)
-    assert torch.equal(MADE(4, 2, [8], ordering="random", seed=np.int64(5)).numbers0,
-                       MADE(4, 2, [8], ordering="random", seed=5).numbers0)
-    for bad in (-1, 2.0, True, 2 ** 32):
-        with pytest.raises(ValueError, match="seed \\(a random seed\\) must be an integer in \\[0, 4294967295\\]"):
+    assert torch.equal(
+        MADE(4, 2, [8], ordering="random", seed=np.int64(5)).numbers0,
+        MADE(4, 2, [8], ordering="random", seed=5).numbers0,
+    )
+    for bad in (-1, 2.0, True, 2**32):
+        with pytest.raises(
+            ValueError, match="seed \\(a random seed\\) must be an integer in \\[0, 4294967295\\]"
+        ):
             seed(bad)
         with pytest.raises(ValueError, match="seed"):
             BatchLoader(x, 5, seed=bad)
@@ -325,7 +402,9 @@ def test_select_refuses_a_factory_that_returns_a_model_it_returned_before():
     """`lambda: model` would train each setting from the weights the last one left: the same rate listed twice
     scored differently (issue 44, item 4)."""
     model = Categorical(5)
-    with pytest.raises(ValueError, match=r"make_model returned the same Categorical .* build a fresh model inside it"):
+    with pytest.raises(
+        ValueError, match=r"make_model returned the same Categorical .* build a fresh model inside it"
+    ):
         select(lambda: model, _dataset(), {"lr": [0.1, 0.1]}, epochs=2, batch_size=100)
 
 
@@ -334,14 +413,14 @@ def test_early_stopping_keeps_the_lowest_loss_and_stops_after_patience_epochs_wi
     improved = [stopping.update(epoch, loss) for epoch, loss in enumerate([3.0, 2.0, 2.0, 2.5], 1)]
     assert improved == [True, True, False, False] and (stopping.best_epoch, stopping.best_loss) == (2, 2.0)
     assert not stopping.should_stop(3) and stopping.should_stop(4)
-    resumed = EarlyStopping(patience=3, best_loss=1.0, best_epoch=10)   # from a checkpoint
+    resumed = EarlyStopping(patience=3, best_loss=1.0, best_epoch=10)  # from a checkpoint
     assert not resumed.update(11, 1.5) and not resumed.should_stop(12) and resumed.should_stop(13)
-    assert not EarlyStopping().should_stop(1000)   # no patience: never stops
+    assert not EarlyStopping().should_stop(1000)  # no patience: never stops
 
 
 def test_small_models_train_on_the_cpu_even_when_cuda_is_present(monkeypatch, capsys):
     with monkeypatch.context() as patch:
-        patch.setattr(torch.cuda, "is_available", lambda: True)      # emulates a GPU machine
+        patch.setattr(torch.cuda, "is_available", lambda: True)  # emulates a GPU machine
         assert training_device(Histogram(100))[0].type == "cpu"
         device, reason = training_device(MADE((28, 28), 2, [512, 512]))
         assert device.type == "cuda" and reason is None
@@ -360,13 +439,13 @@ def test_batches_for_a_gpu_are_checked_on_the_cpu_not_read_back_from_the_device(
     model = Histogram(5).to("meta")
     batches = list(_batches(BatchLoader(np.arange(5), 2), torch.device("meta"), model))
     assert [(b.device.type, checked) for b, checked in batches] == [("meta", True)] * 3
-    assert _loss(model, *batches[0]).device.type == "meta"             # no value read on the device
+    assert _loss(model, *batches[0]).device.type == "meta"  # no value read on the device
     with pytest.raises(RuntimeError, match="cannot be called on meta tensors"):
-        model.loss(batches[0][0])                                     # a direct call still checks the values
+        model.loss(batches[0][0])  # a direct call still checks the values
     with pytest.raises(ValueError, match="outside the categories"):
         list(_batches(BatchLoader(np.array([0, 7])), torch.device("meta"), model))
     cpu_batches = list(_batches(BatchLoader(np.arange(5), 2), torch.device("cpu"), Histogram(5)))
-    assert not any(checked for _, checked in cpu_batches)              # on the CPU the model's own check suffices
+    assert not any(checked for _, checked in cpu_batches)  # on the CPU the model's own check suffices
 
 
 class DeviceOnly(torch.Tensor):
@@ -380,22 +459,31 @@ def test_batch_loader_accepts_tensors_without_a_numpy_view():
     data = torch.arange(10).as_subclass(DeviceOnly)
     batches = list(BatchLoader(data, 4, shuffle=True))
     assert sorted(torch.cat(batches).tolist()) == list(range(10))
-    np.testing.assert_array_equal(torch.cat(list(BatchLoader(np.flip(np.arange(10)), 4))).numpy(), np.arange(10)[::-1])
+    np.testing.assert_array_equal(
+        torch.cat(list(BatchLoader(np.flip(np.arange(10)), 4))).numpy(), np.arange(10)[::-1]
+    )
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_batch_loader_and_training_on_cuda_tensors():
     data = torch.as_tensor(_data(100)).cuda()
     model = Categorical(5)
-    train_epochs(model, BatchLoader(data, 10, shuffle=True), BatchLoader(data, 50), 2, 0.05, progress=False,
-                 device="cuda")
+    train_epochs(
+        model,
+        BatchLoader(data, 10, shuffle=True),
+        BatchLoader(data, 50),
+        2,
+        0.05,
+        progress=False,
+        device="cuda",
+    )
     assert model.logits.device.type == "cuda"
 
 
 def test_full_float32_precision_restores_the_previous_setting():
     previous = torch.get_float32_matmul_precision()
     try:
-        torch.set_float32_matmul_precision("high")                      # TF32, a common Colab line
+        torch.set_float32_matmul_precision("high")  # TF32, a common Colab line
         with full_float32_precision():
             assert torch.get_float32_matmul_precision() == "highest"
         assert torch.get_float32_matmul_precision() == "high"
@@ -411,44 +499,69 @@ def test_an_optimizer_built_for_another_model_is_refused_before_any_training():
     loader = BatchLoader(_data(20), 10)
     model, old = Categorical(5), Categorical(5)
     before = copy.deepcopy(model.state_dict())
-    with pytest.raises(ValueError, match=r"optimizer \(Adam\) holds 1 tensors, none of them among the 1 parameters "
-                                         r"of this Categorical: it was built for another model"):
-        train_epochs(model, loader, loader, 1, optimizer=torch.optim.Adam(old.parameters(), 0.1), progress=False)
+    with pytest.raises(
+        ValueError,
+        match=r"optimizer \(Adam\) holds 1 tensors, none of them among the 1 parameters "
+        r"of this Categorical: it was built for another model",
+    ):
+        train_epochs(
+            model, loader, loader, 1, optimizer=torch.optim.Adam(old.parameters(), 0.1), progress=False
+        )
     assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
-    train_epochs(model, loader, loader, 1, optimizer=torch.optim.Adam(model.parameters(), 0.1), progress=False)
+    train_epochs(
+        model, loader, loader, 1, optimizer=torch.optim.Adam(model.parameters(), 0.1), progress=False
+    )
 
 
 @pytest.mark.parametrize("optimizer", ["adam", torch.optim.Adam])
 def test_an_optimizer_that_is_not_one_is_named_with_the_fix(optimizer):
     loader = BatchLoader(_data(20), 10)
-    with pytest.raises(TypeError, match="optimizer must be a torch.optim.Optimizer .*; for a fresh Adam, pass lr= instead"):
+    with pytest.raises(
+        TypeError, match="optimizer must be a torch.optim.Optimizer .*; for a fresh Adam, pass lr= instead"
+    ):
         train_epochs(Categorical(5), loader, None, 1, optimizer=optimizer, progress=False)
 
 
-@pytest.mark.parametrize("batches,kind", [([np.arange(5)], "ndarray"), ([{"x": torch.arange(5)}], "dict"),
-                                          ([[np.arange(5)]], "ndarray")])
+@pytest.mark.parametrize(
+    "batches,kind",
+    [([np.arange(5)], "ndarray"), ([{"x": torch.arange(5)}], "dict"), ([[np.arange(5)]], "ndarray")],
+)
 def test_a_loader_of_what_is_not_tensors_is_named_with_the_fix(batches, kind):
-    with pytest.raises(TypeError, match=f"train_loader yielded a batch of type {kind}; each batch must be a tensor.*"
-                                        r"BatchLoader\(x, batch_size=128\)"):
+    with pytest.raises(
+        TypeError,
+        match=f"train_loader yielded a batch of type {kind}; each batch must be a tensor.*"
+        r"BatchLoader\(x, batch_size=128\)",
+    ):
         train_epochs(Categorical(5), batches, None, 1, 0.1, progress=False)
     with pytest.raises(TypeError, match=f"loader yielded a batch of type {kind}"):
         evaluate(Categorical(5), batches)
 
 
-@pytest.mark.parametrize("grid,message", [
-    ({"lr": 0.01}, r"grid\['lr'\] must be a list of the values to try, got 0.01; write \{'lr': \[0.01\]\}"),
-    ({"lr": "0.01"}, r"grid\['lr'\] must be a list of the values to try, got the string '0.01'; write the values "
-                     r"themselves, e.g. \{'lr': \[0.01\]\}"),
-    ([("lr", [0.01])], "grid must be a dict"),
-])
+@pytest.mark.parametrize(
+    "grid,message",
+    [
+        (
+            {"lr": 0.01},
+            r"grid\['lr'\] must be a list of the values to try, got 0.01; write \{'lr': \[0.01\]\}",
+        ),
+        (
+            {"lr": "0.01"},
+            r"grid\['lr'\] must be a list of the values to try, got the string '0.01'; write the values "
+            r"themselves, e.g. \{'lr': \[0.01\]\}",
+        ),
+        ([("lr", [0.01])], "grid must be a dict"),
+    ],
+)
 def test_a_grid_value_that_is_not_a_list_is_named_before_any_training(grid, message, capsys):
     with pytest.raises(TypeError, match=message):
         select(lambda: pytest.fail("a model was made"), _dataset(), grid, epochs=1)
     assert capsys.readouterr().out == ""
 
 
-@pytest.mark.parametrize("device,absent", [("cuda", not torch.cuda.is_available()),
-                                           ("mps", not torch.backends.mps.is_available()), ("tpu", True)])
+@pytest.mark.parametrize(
+    "device,absent",
+    [("cuda", not torch.cuda.is_available()), ("mps", not torch.backends.mps.is_available()), ("tpu", True)],
+)
 def test_a_device_that_is_not_here_is_named_with_the_automatic_choice(device, absent):
     if not absent:
         pytest.skip(f"{device} is present here")

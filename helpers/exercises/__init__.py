@@ -12,11 +12,21 @@ learner's function may draw from (torch's on the CPU, CUDA and MPS, Python's and
 `EXERCISES` lists the exercises with the package's own function for each (`reference`), the one a check compares
 with and the one the tests fill into the exercise notebooks.
 """
+
 from .harness import EXERCISES, Exercise, ExerciseFailed
 from .histogram import check_histogram_log_prob
 from .logistic_mixture import check_weighted_component_log_probs
 from .made_binary import check_bernoulli_log_prob, check_sample_plain
 from .made_masks import check_connectivity_numbers, check_masks_from_numbers
 
-__all__ = ["EXERCISES", "Exercise", "ExerciseFailed", "check_histogram_log_prob", "check_weighted_component_log_probs",
-           "check_connectivity_numbers", "check_masks_from_numbers", "check_bernoulli_log_prob", "check_sample_plain"]
+__all__ = [
+    "EXERCISES",
+    "Exercise",
+    "ExerciseFailed",
+    "check_histogram_log_prob",
+    "check_weighted_component_log_probs",
+    "check_connectivity_numbers",
+    "check_masks_from_numbers",
+    "check_bernoulli_log_prob",
+    "check_sample_plain",
+]

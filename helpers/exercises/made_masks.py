@@ -1,4 +1,5 @@
 """The checks of notebook 3's exercises: MADE's connectivity numbers and masks."""
+
 import re
 
 import torch
@@ -6,7 +7,7 @@ import torch
 from ..models.masks import connectivity_numbers, reachability
 from .harness import ExerciseFailed, isolated, passed, prepare
 
-_UNLIKELY_SEED = 294158   # torch's global seed during a call: a learner's function that reseeds it changes it
+_UNLIKELY_SEED = 294158  # torch's global seed during a call: a learner's function that reseeds it changes it
 
 
 def check_connectivity_numbers(fn):
@@ -22,18 +23,24 @@ def check_connectivity_numbers(fn):
                 f"{name} reseeds torch's global generator (torch.manual_seed({torch.initial_seed()}) or the like): "
                 f"each MADE built would reset the notebook's random stream, which also initializes the weights, and "
                 f"draw the same numbers whatever its seed. Remove the seeding, and draw with the generator you are "
-                f"given: torch.randint(low, D, (size,), generator=generator)")
+                f"given: torch.randint(low, D, (size,), generator=generator)"
+            )
         expected_m0 = ordering.argsort() + 1
         if not torch.equal(numbers[0], expected_m0):
-            mistake = " (that is ordering + 1, the dimension at each position)" if torch.equal(
-                numbers[0], ordering + 1) else ""
-            raise ExerciseFailed(f"{name}: m0[i] must be the position (1..D) of data dimension i in the ordering: for "
-                                 f"ordering {ordering.tolist()}, m0 = {expected_m0.tolist()}, got "
-                                 f"{numbers[0].tolist()}{mistake}; ordering.argsort() + 1 gives it")
+            mistake = (
+                " (that is ordering + 1, the dimension at each position)"
+                if torch.equal(numbers[0], ordering + 1)
+                else ""
+            )
+            raise ExerciseFailed(
+                f"{name}: m0[i] must be the position (1..D) of data dimension i in the ordering: for "
+                f"ordering {ordering.tolist()}, m0 = {expected_m0.tolist()}, got "
+                f"{numbers[0].tolist()}{mistake}; ordering.argsort() + 1 gives it"
+            )
         _draws_from_the_generator(name, call)
         D, hidden, draws = 5, (6, 6, 6), 400
         g = torch.Generator().manual_seed(1)
-        seen = torch.zeros(D + 1, dtype=torch.bool)   # numbers of hidden layer 1 ever drawn
+        seen = torch.zeros(D + 1, dtype=torch.bool)  # numbers of hidden layer 1 ever drawn
         for _ in range(draws):
             ordering = torch.randperm(D, generator=g)
             numbers = _numbers(name, call(ordering, hidden, g), ordering, hidden)
@@ -41,12 +48,18 @@ def check_connectivity_numbers(fn):
             seen[numbers[1]] = True
         missing = [m for m in range(1, D) if not seen[m]]
         if missing:
-            raise ExerciseFailed(f"{name}: over {draws} draws with D = {D}, no unit of hidden layer 1 was ever numbered "
-                                 f"{missing}: every number in [min(m0), D − 1] = [1, {D - 1}] must be possible "
-                                 f"(torch.randint(low, high) draws from low to high − 1)")
-    passed(exercise, fn, f"m0 are the positions in the ordering, the hidden numbers come from the generator given "
-                          f"(alike for a seed, different across seeds), and in {draws} draws every hidden number lies "
-                          f"in [min of the layer before, D − 1], all of them drawn")
+            raise ExerciseFailed(
+                f"{name}: over {draws} draws with D = {D}, no unit of hidden layer 1 was ever numbered "
+                f"{missing}: every number in [min(m0), D − 1] = [1, {D - 1}] must be possible "
+                f"(torch.randint(low, high) draws from low to high − 1)"
+            )
+    passed(
+        exercise,
+        fn,
+        f"m0 are the positions in the ordering, the hidden numbers come from the generator given "
+        f"(alike for a seed, different across seeds), and in {draws} draws every hidden number lies "
+        f"in [min of the layer before, D − 1], all of them drawn",
+    )
 
 
 def _randint_bounds(err, args):
@@ -56,10 +69,14 @@ def _randint_bounds(err, args):
         return None
     low, high = int(found[1]), int(found[2])
     D = len(args[0])
-    maximum = f" (with low = {low} = D, the largest number of the inputs, nothing is left)" if low == D else ""
-    return (f"torch.randint(low, high) got low = {low} ≥ high = {high}, an empty range{maximum}: hidden layer l's "
-            f"numbers lie in [min(m_(l−1)), D − 1], so low is the smallest number of the layer before (its minimum, "
-            f"not its maximum) and high = D: torch.randint(int(numbers[-1].min()), D, (size,), generator=generator)")
+    maximum = (
+        f" (with low = {low} = D, the largest number of the inputs, nothing is left)" if low == D else ""
+    )
+    return (
+        f"torch.randint(low, high) got low = {low} ≥ high = {high}, an empty range{maximum}: hidden layer l's "
+        f"numbers lie in [min(m_(l−1)), D − 1], so low is the smallest number of the layer before (its minimum, "
+        f"not its maximum) and high = D: torch.randint(int(numbers[-1].min()), D, (size,), generator=generator)"
+    )
 
 
 def _draws_from_the_generator(name, call):
@@ -71,37 +88,56 @@ def _draws_from_the_generator(name, call):
     first = _numbers(name, call(ordering, hidden, g), ordering, hidden)
     second = call(ordering, hidden, torch.Generator().manual_seed(7))
     alike = all(torch.equal(a, b) for a, b in zip(first, second))
-    consequence = ("MADE(seed=1) and MADE(seed=2) would get the same masks, and so would all masks of a model with "
-                   "num_masks > 1")
+    consequence = (
+        "MADE(seed=1) and MADE(seed=2) would get the same masks, and so would all masks of a model with "
+        "num_masks > 1"
+    )
     if torch.equal(g.get_state(), before):
         raise ExerciseFailed(
             f"{name} draws nothing from the generator it is given (its state is unchanged after the call): "
-            + (f"{consequence}" if alike else "a MADE's seed would not fix its masks, which would follow whatever "
-               "the notebook drew before from torch's global generator")
+            + (
+                f"{consequence}"
+                if alike
+                else "a MADE's seed would not fix its masks, which would follow whatever "
+                "the notebook drew before from torch's global generator"
+            )
             + ". Draw with it: torch.randint(low, D, (size,), generator=generator), not with torch's global "
-              "generator nor a new torch.Generator()")
+            "generator nor a new torch.Generator()"
+        )
     if not alike:
-        raise ExerciseFailed(f"{name}: two generators seeded alike gave different numbers: draw only with the "
-                             f"generator you are given (torch.randint(..., generator=generator)), so that a MADE's "
-                             f"seed fixes its masks")
+        raise ExerciseFailed(
+            f"{name}: two generators seeded alike gave different numbers: draw only with the "
+            f"generator you are given (torch.randint(..., generator=generator)), so that a MADE's "
+            f"seed fixes its masks"
+        )
     other = call(ordering, hidden, torch.Generator().manual_seed(8))
     if all(torch.equal(a, b) for a, b in zip(first, other)):
-        raise ExerciseFailed(f"{name}: generators seeded differently (7 and 8) gave the same numbers: {consequence}. "
-                             f"Draw with the generator as it is given, without reseeding it (generator.manual_seed) "
-                             f"or replacing it")
+        raise ExerciseFailed(
+            f"{name}: generators seeded differently (7 and 8) gave the same numbers: {consequence}. "
+            f"Draw with the generator as it is given, without reseeding it (generator.manual_seed) "
+            f"or replacing it"
+        )
 
 
 def _numbers(name, numbers, ordering, hidden):
     """numbers, checked to be L + 1 one-dimensional integer tensors of lengths D, *hidden."""
     lengths = [len(ordering), *hidden]
-    if (not isinstance(numbers, (list, tuple)) or len(numbers) != len(lengths)
-            or not all(torch.is_tensor(m) and m.dim() == 1 and m.dtype == torch.long for m in numbers)
-            or [len(m) for m in numbers] != lengths):
-        got = ([f"{m.dtype} {tuple(m.shape)}" if torch.is_tensor(m) else type(m).__name__ for m in numbers]
-               if isinstance(numbers, (list, tuple)) else type(numbers).__name__)
-        raise ExerciseFailed(f"{name} must return [m0, m1, ..., m{len(hidden)}]: {len(lengths)} one-dimensional long "
-                             f"tensors (torch.long, what the model stores) of lengths {lengths} (D, then each hidden "
-                             f"layer's width), got {got}")
+    if (
+        not isinstance(numbers, (list, tuple))
+        or len(numbers) != len(lengths)
+        or not all(torch.is_tensor(m) and m.dim() == 1 and m.dtype == torch.long for m in numbers)
+        or [len(m) for m in numbers] != lengths
+    ):
+        got = (
+            [f"{m.dtype} {tuple(m.shape)}" if torch.is_tensor(m) else type(m).__name__ for m in numbers]
+            if isinstance(numbers, (list, tuple))
+            else type(numbers).__name__
+        )
+        raise ExerciseFailed(
+            f"{name} must return [m0, m1, ..., m{len(hidden)}]: {len(lengths)} one-dimensional long "
+            f"tensors (torch.long, what the model stores) of lengths {lengths} (D, then each hidden "
+            f"layer's width), got {got}"
+        )
     return numbers
 
 
@@ -110,13 +146,17 @@ def _numbers_in_range(name, numbers, D):
         low = int(numbers[l - 1].min())
         for k, m in enumerate(numbers[l].tolist()):
             if m < low:
-                raise ExerciseFailed(f"{name}: hidden unit {k} of layer {l} is numbered {m}, below the smallest number "
-                                     f"{low} of layer {l - 1}: it gets no input (its mask row is all zeros). Draw "
-                                     f"layer {l}'s numbers in [min(m_{l - 1}), D − 1]")
+                raise ExerciseFailed(
+                    f"{name}: hidden unit {k} of layer {l} is numbered {m}, below the smallest number "
+                    f"{low} of layer {l - 1}: it gets no input (its mask row is all zeros). Draw "
+                    f"layer {l}'s numbers in [min(m_{l - 1}), D − 1]"
+                )
             if m > D - 1:
-                raise ExerciseFailed(f"{name}: hidden unit {k} of layer {l} is numbered {m}, with D = {D}: it can feed "
-                                     f"no output (the output at position r reads only units numbered below r ≤ D). "
-                                     f"Numbers stop at D − 1 = {D - 1}: draw in [min(m_{l - 1}), D − 1]")
+                raise ExerciseFailed(
+                    f"{name}: hidden unit {k} of layer {l} is numbered {m}, with D = {D}: it can feed "
+                    f"no output (the output at position r reads only units numbered below r ≤ D). "
+                    f"Numbers stop at D − 1 = {D - 1}: draw in [min(m_{l - 1}), D − 1]"
+                )
 
 
 def check_masks_from_numbers(fn):
@@ -125,9 +165,11 @@ def check_masks_from_numbers(fn):
     exercise, call = prepare(name, fn)
     with isolated():
         g = torch.Generator().manual_seed(0)
-        cases = [connectivity_numbers(torch.tensor([2, 0, 3, 1]), (6, 6), g),
-                 connectivity_numbers(torch.randperm(5, generator=g), (8,), g),
-                 connectivity_numbers(torch.tensor([1, 2, 0]), (), g)]   # no hidden layer: the direct connections
+        cases = [
+            connectivity_numbers(torch.tensor([2, 0, 3, 1]), (6, 6), g),
+            connectivity_numbers(torch.randperm(5, generator=g), (8,), g),
+            connectivity_numbers(torch.tensor([1, 2, 0]), (), g),
+        ]  # no hidden layer: the direct connections
         for numbers in cases:
             given = [m.clone() for m in numbers]
             masks = call(given)
@@ -135,8 +177,12 @@ def check_masks_from_numbers(fn):
             masks = _masks(name, masks, numbers)
             for l, expected in enumerate(exercise.reference(numbers)):
                 _same_mask(name, l, masks, expected.bool(), numbers)
-    passed(exercise, fn, "every mask keeps exactly the connections m_out ≥ m_in (hidden) and m0 > m_L (outputs), "
-                          "also without hidden layers, so output r reads only inputs before r in the ordering")
+    passed(
+        exercise,
+        fn,
+        "every mask keeps exactly the connections m_out ≥ m_in (hidden) and m0 > m_L (outputs), "
+        "also without hidden layers, so output r reads only inputs before r in the ordering",
+    )
 
 
 def _unchanged(name, given, numbers):
@@ -145,26 +191,38 @@ def _unchanged(name, given, numbers):
     if changed or len(given) != len(numbers):
         l = changed[0] if changed else len(numbers)
         now = given[l].tolist() if l < len(given) and torch.is_tensor(given[l]) else "gone"
-        raise ExerciseFailed(f"{name} changed the numbers it was given: numbers[{l}] was "
-                             f"{numbers[l].tolist() if l < len(numbers) else 'absent'}, is {now} after the call. An "
-                             f"in-place operation (numbers[{l}] -= 1, +=, or an assignment into numbers or "
-                             f"numbers[{l}][...]) edits the model's own numbers, and masks computed after it use the "
-                             f"edited ones: compute with new tensors (numbers[{l}] - 1) instead")
+        raise ExerciseFailed(
+            f"{name} changed the numbers it was given: numbers[{l}] was "
+            f"{numbers[l].tolist() if l < len(numbers) else 'absent'}, is {now} after the call. An "
+            f"in-place operation (numbers[{l}] -= 1, +=, or an assignment into numbers or "
+            f"numbers[{l}][...]) edits the model's own numbers, and masks computed after it use the "
+            f"edited ones: compute with new tensors (numbers[{l}] - 1) instead"
+        )
 
 
 def _masks(name, masks, numbers):
     """masks, checked to be L + 1 tensors (out, in) of zeros and ones, as bool."""
     shapes = [(len(m_out), len(m_in)) for m_in, m_out in zip(numbers, [*numbers[1:], numbers[0]])]
-    if (not isinstance(masks, (list, tuple)) or len(masks) != len(shapes)
-            or not all(torch.is_tensor(m) and tuple(m.shape) == s for m, s in zip(masks, shapes))):
-        got = ([tuple(m.shape) if torch.is_tensor(m) else type(m).__name__ for m in masks]
-               if isinstance(masks, (list, tuple)) else type(masks).__name__)
-        raise ExerciseFailed(f"{name} must return L + 1 = {len(shapes)} masks of shapes {shapes} (out, in: one row per "
-                             f"unit of the layer above) for numbers of lengths {[len(m) for m in numbers]}, got {got}")
+    if (
+        not isinstance(masks, (list, tuple))
+        or len(masks) != len(shapes)
+        or not all(torch.is_tensor(m) and tuple(m.shape) == s for m, s in zip(masks, shapes))
+    ):
+        got = (
+            [tuple(m.shape) if torch.is_tensor(m) else type(m).__name__ for m in masks]
+            if isinstance(masks, (list, tuple))
+            else type(masks).__name__
+        )
+        raise ExerciseFailed(
+            f"{name} must return L + 1 = {len(shapes)} masks of shapes {shapes} (out, in: one row per "
+            f"unit of the layer above) for numbers of lengths {[len(m) for m in numbers]}, got {got}"
+        )
     for l, m in enumerate(masks):
         if not ((m == 0) | (m == 1)).all():
-            raise ExerciseFailed(f"{name}: mask {l} must hold only 0 and 1 (keep a weight or not), got values "
-                                 f"{m.unique().tolist()[:6]}")
+            raise ExerciseFailed(
+                f"{name}: mask {l} must hold only 0 and 1 (keep a weight or not), got values "
+                f"{m.unique().tolist()[:6]}"
+            )
     return [m.bool() for m in masks]
 
 
@@ -181,12 +239,17 @@ def _same_mask(name, l, masks, expected, numbers):
     what = f"mask {l} ({layer(l)} → " + (f"{layer(l + 1)})" if l < L else "the outputs: the output mask)")
     below = f"input {j}" if l == 0 else f"unit {j} of hidden layer {l}"
     above = f"output {k}" if l == L else f"unit {k} of hidden layer {l + 1}"
-    rule = (f"m0[i] > m{L}[k], strictly: output i reads only units numbered below its position" if l == L else
-            f"m{l + 1}[k] ≥ m{l}[j]: a unit reads the units below numbered up to its own number")
+    rule = (
+        f"m0[i] > m{L}[k], strictly: output i reads only units numbered below its position"
+        if l == L
+        else f"m{l + 1}[k] ≥ m{l}[j]: a unit reads the units below numbered up to its own number"
+    )
     mistake = _mask_mistake(got, l, numbers)
-    raise ExerciseFailed(f"{name}: {what} {'keeps' if got[k, j] else 'drops'} the weight from {below} (number "
-                         f"{int(m_in[j])}) to {above} (number {int(m_out[k])}); it should keep exactly the weights "
-                         f"with {rule}{'. ' + mistake if mistake else ''}{_what_outputs_see(masks, numbers)}")
+    raise ExerciseFailed(
+        f"{name}: {what} {'keeps' if got[k, j] else 'drops'} the weight from {below} (number "
+        f"{int(m_in[j])}) to {above} (number {int(m_out[k])}); it should keep exactly the weights "
+        f"with {rule}{'. ' + mistake if mistake else ''}{_what_outputs_see(masks, numbers)}"
+    )
 
 
 def _mask_mistake(got, l, numbers):
@@ -195,22 +258,37 @@ def _mask_mistake(got, l, numbers):
     m_in, m_out = numbers[l], (numbers[l + 1] if l < L else numbers[0])
     strict = l == L
     rule, code = (">", ">") if strict else ("≥", ">=")
-    reversed_ = (f"It compares the other way round (m_in {rule} m_out): row k, a unit of the layer above, keeps the "
-                 f"weight from column j, a unit below, when m_out[k] {rule} m_in[j]: "
-                 f"m_out[:, None] {code} m_in[None, :]")
+    reversed_ = (
+        f"It compares the other way round (m_in {rule} m_out): row k, a unit of the layer above, keeps the "
+        f"weight from column j, a unit below, when m_out[k] {rule} m_in[j]: "
+        f"m_out[:, None] {code} m_in[None, :]"
+    )
     mistakes = [(m_in[None, :] >= m_out[:, None], reversed_), (m_in[None, :] > m_out[:, None], reversed_)]
     if l < L:
-        mistakes.append((m_out[:, None] > m_in[None, :],
-                         "It is strict (>), but a hidden unit numbered m may read every unit numbered up to m "
-                         "(≥): only the output mask is strict"))
+        mistakes.append(
+            (
+                m_out[:, None] > m_in[None, :],
+                "It is strict (>), but a hidden unit numbered m may read every unit numbered up to m "
+                "(≥): only the output mask is strict",
+            )
+        )
     else:
-        mistakes.append((m_out[:, None] >= m_in[None, :],
-                         "It is not strict (≥): output i would read hidden units numbered m0[i], which see input i "
-                         "itself; the output mask keeps m0[i] > m_L[k] (>, not ≥)"))
-        mistakes += [(m_out[:, None] > numbers[other][None, :],
-                      f"It compares m0 with the numbers of {'the inputs' if other == 0 else f'hidden layer {other}'} "
-                      f"(numbers[{other}]), but the output mask reads the last hidden layer: compare with numbers[-1]")
-                     for other in range(L) if len(numbers[other]) == len(m_in)]
+        mistakes.append(
+            (
+                m_out[:, None] >= m_in[None, :],
+                "It is not strict (≥): output i would read hidden units numbered m0[i], which see input i "
+                "itself; the output mask keeps m0[i] > m_L[k] (>, not ≥)",
+            )
+        )
+        mistakes += [
+            (
+                m_out[:, None] > numbers[other][None, :],
+                f"It compares m0 with the numbers of {'the inputs' if other == 0 else f'hidden layer {other}'} "
+                f"(numbers[{other}]), but the output mask reads the last hidden layer: compare with numbers[-1]",
+            )
+            for other in range(L)
+            if len(numbers[other]) == len(m_in)
+        ]
     return next((explanation for mask, explanation in mistakes if torch.equal(got, mask)), None)
 
 
@@ -224,5 +302,7 @@ def _what_outputs_see(masks, numbers):
     i, j = bad.nonzero()[0].tolist()
     if i == j:
         return f". As it is, output {i} can see input {i}, its own dimension: p(x_{i} | ...) would read x_{i}"
-    return (f". As it is, output {i} (position {int(m0[i])} in the ordering) can see input {j} (position "
-            f"{int(m0[j])}), which does not come before it: p(x_{i} | ...) would read x_{j}")
+    return (
+        f". As it is, output {i} (position {int(m0[i])} in the ordering) can see input {j} (position "
+        f"{int(m0[j])}), which does not come before it: p(x_{i} | ...) would read x_{j}"
+    )

@@ -2,6 +2,7 @@
 
 MADE is split by job: `masks` (the mask mathematics, pure functions), `made` (the model), `sampling`
 (its samplers, as functions of a model)."""
+
 from .histogram import Histogram
 from .logistic_mixture import DiscretizedLogisticMixture
 from .made import MADE

@@ -1,4 +1,5 @@
 """Histogram: the simplest likelihood model of one categorical variable, p(x) = softmax(θ)_x."""
+
 import torch
 import torch.nn as nn
 

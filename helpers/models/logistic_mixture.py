@@ -8,6 +8,7 @@ gets the mass of the bin [x − 0.5, x + 0.5]:
 except that the first bin extends to −∞ and the last to +∞, so the edge bins carry the tails and the d
 probabilities telescope to exactly 1, wherever the components are.
 """
+
 import math
 
 import torch
@@ -25,15 +26,16 @@ LOG_SCALE_MIN, LOG_SCALE_MAX = -30.0, 30.0
 
 
 def weighted_component_log_probs(x, logits, means, log_scales, d):
-    """log π_i + log p_i(x) for each component i, shape (*x.shape, n_components), as
-    DiscretizedLogisticMixture's docstring says, for a long tensor x of categories in [0, d − 1] and the parameters (n_components,).
+    """log π_i + log p_i(x) for each component i, shape (*x.shape, n_components), as DiscretizedLogisticMixture's
+    docstring says, for a long tensor x of categories in [0, d − 1] and the parameters (n_components,).
 
     Where the parameters' dtype cannot hold every category exactly (d − 1 > 2**24 in float32: 2**24 + 1
     would be read as 2**24, so neighbours would share one probability), the terms are computed in
     float64 and returned in the parameters' dtype."""
     if means.dtype != torch.float64 and d - 1 > 2 / torch.finfo(means.dtype).eps:
-        return weighted_component_log_probs(
-            x, logits.double(), means.double(), log_scales.double(), d).to(means.dtype)
+        return weighted_component_log_probs(x, logits.double(), means.double(), log_scales.double(), d).to(
+            means.dtype
+        )
     inv_scales = torch.exp(-log_scales.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX))
     centered = x.to(means.dtype).unsqueeze(-1) - means  # (..., n_components)
     upper = (centered + 0.5) * inv_scales
@@ -43,9 +45,11 @@ def weighted_component_log_probs(x, logits, means, log_scales, d):
     log_width = torch.log(-torch.expm1(-inv_scales))
     first = (x == 0).unsqueeze(-1)
     last = (x == d - 1).unsqueeze(-1)
-    log_bin = (torch.where(last, 0.0, F.logsigmoid(upper))
-               + torch.where(first, 0.0, F.logsigmoid(-lower))
-               + torch.where(first | last, 0.0, log_width))
+    log_bin = (
+        torch.where(last, 0.0, F.logsigmoid(upper))
+        + torch.where(first, 0.0, F.logsigmoid(-lower))
+        + torch.where(first | last, 0.0, log_width)
+    )
     return logits.log_softmax(dim=-1) + log_bin
 
 
@@ -79,7 +83,9 @@ class DiscretizedLogisticMixture(UnivariateDistribution):
         super().__init__()
         self.weighted_component_log_probs = weighted_component_log_probs
         self.d = check_integer(d, "d", 2, "the number of categories")
-        self.n_components = k = check_integer(n_components, "n_components", 1, "the number of mixture components")
+        self.n_components = k = check_integer(
+            n_components, "n_components", 1, "the number of mixture components"
+        )
         self.logits = nn.Parameter(torch.zeros(k))
         self.means = nn.Parameter((self.d - 1) * (torch.arange(k, dtype=torch.float32) + 0.5) / k)
         self.log_scales = nn.Parameter(torch.full((k,), math.log(self.d / (4 * k))))

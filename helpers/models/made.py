@@ -21,6 +21,7 @@ With num_masks > 1 the model holds several mask sets and trains on them in turn:
 As a distribution it is the uniform mixture of its masks: `log_prob` and `sample` use all of them unless told
 otherwise.
 """
+
 import math
 
 import numpy as np
@@ -86,56 +87,83 @@ class MADE(nn.Module):
         the one way to put a learner's function into a model (the exercise checks do).
     """
 
-    def __init__(self, input_shape, d, hidden_sizes, ordering=None, num_masks=1, seed=0, resample_every=1,
-                 direct=False, encoding="one-hot", init="pytorch", connectivity_numbers=mask_maths.connectivity_numbers,
-                 masks_from_numbers=mask_maths.masks_from_numbers, bernoulli_log_prob=bernoulli_log_prob):
+    def __init__(
+        self,
+        input_shape,
+        d,
+        hidden_sizes,
+        ordering=None,
+        num_masks=1,
+        seed=0,
+        resample_every=1,
+        direct=False,
+        encoding="one-hot",
+        init="pytorch",
+        connectivity_numbers=mask_maths.connectivity_numbers,
+        masks_from_numbers=mask_maths.masks_from_numbers,
+        bernoulli_log_prob=bernoulli_log_prob,
+    ):
         super().__init__()
         self.bernoulli_log_prob, self.masks_from_numbers = bernoulli_log_prob, masks_from_numbers
         shape = (input_shape,) if not isinstance(input_shape, (tuple, list, torch.Size)) else input_shape
-        self.input_shape = tuple(check_integer(s, "each size in input_shape", 1, f"the shape {input_shape} of "
-                                               f"one example") for s in shape)
+        self.input_shape = tuple(
+            check_integer(s, "each size in input_shape", 1, f"the shape {input_shape} of one example")
+            for s in shape
+        )
         self.D = math.prod(self.input_shape)
         self.d = check_integer(d, "d", 2, "the number of categories")
         if not isinstance(hidden_sizes, (list, tuple)):
-            raise ValueError(f"hidden_sizes must be a list of hidden layer widths, such as [512, 512] (or [] for "
-                             f"none), got {hidden_sizes!r}")
-        self.hidden_sizes = tuple(check_integer(h, "each hidden size", 1, f"units of a hidden layer, in {hidden_sizes}")
-                                  for h in hidden_sizes)
+            raise ValueError(
+                f"hidden_sizes must be a list of hidden layer widths, such as [512, 512] (or [] for "
+                f"none), got {hidden_sizes!r}"
+            )
+        self.hidden_sizes = tuple(
+            check_integer(h, "each hidden size", 1, f"units of a hidden layer, in {hidden_sizes}")
+            for h in hidden_sizes
+        )
         self.num_masks = check_integer(num_masks, "num_masks", 1, "mask sets held by the model")
         self.resample_every = check_integer(resample_every, "resample_every", 1, "training steps per mask")
         if encoding not in ENCODINGS or (encoding == "ordinal" and self.d == 2):
-            raise ValueError(f"encoding must be 'one-hot' or, for d > 2, 'ordinal', got {encoding!r} with d = {self.d} "
-                             f"(with d = 2 the input is one bit, its own code in both)")
+            raise ValueError(
+                f"encoding must be 'one-hot' or, for d > 2, 'ordinal', got {encoding!r} with d = {self.d} "
+                f"(with d = 2 the input is one bit, its own code in both)"
+            )
         self.encoding = encoding
-        self.in_units = 1 if self.d == 2 else self.d if encoding == "one-hot" else self.d - 1   # per dimension
-        self.out_units = 1 if self.d == 2 else self.d   # logits per dimension
-        self.logit_shape = () if self.d == 2 else (self.d,)   # one dimension's output
-        self.steps = 0   # calls of `next_mask`, one per training update; they fix the current mask (`mask_id`)
+        self.in_units = 1 if self.d == 2 else self.d if encoding == "one-hot" else self.d - 1  # per dimension
+        self.out_units = 1 if self.d == 2 else self.d  # logits per dimension
+        self.logit_shape = () if self.d == 2 else (self.d,)  # one dimension's output
+        self.steps = 0  # calls of `next_mask`, one per training update; they fix the current mask (`mask_id`)
         if not isinstance(direct, (bool, np.bool_)):
-            raise ValueError(f"direct must be True or False (direct connections from the inputs to the outputs), "
-                             f"got {direct!r}")
+            raise ValueError(
+                f"direct must be True or False (direct connections from the inputs to the outputs), "
+                f"got {direct!r}"
+            )
 
         g = torch.Generator().manual_seed(check_seed(seed))
         first = self._check_ordering(ordering, g)
-        orderings = [first] + [torch.randperm(self.D, generator=g) if isinstance(ordering, str) else first
-                               for _ in range(self.num_masks - 1)]
+        orderings = [first] + [
+            torch.randperm(self.D, generator=g) if isinstance(ordering, str) else first
+            for _ in range(self.num_masks - 1)
+        ]
         numbers = [connectivity_numbers(o, self.hidden_sizes, g) for o in orderings]
         self.register_buffer("orderings", torch.stack(orderings))
         for l in range(len(self.hidden_sizes)):
             self.register_buffer(f"numbers{l}", torch.stack([m[l + 1] for m in numbers]))
-        self.register_buffer("thresholds", torch.arange(1, self.d), persistent=False)   # of the ordinal code
+        self.register_buffer("thresholds", torch.arange(1, self.d), persistent=False)  # of the ordinal code
         layer_masks, direct_masks = self._build_masks()
         self.layers = nn.ModuleList(MaskedLinear(masks) for masks in layer_masks)
         # without hidden layers the output layer already is the direct path: the masks of numbers [m0] alone
         self.direct = MaskedLinear(direct_masks, bias=False) if direct and self.hidden_sizes else None
         for layer in self.masked_layers():
-            layer.register_buffer("masks", layer.masks, persistent=False)   # rebuilt, not saved: see the docstring
+            layer.register_buffer(
+                "masks", layer.masks, persistent=False
+            )  # rebuilt, not saved: see the docstring
         if init not in INITS:
             raise ValueError(f"init must be one of {', '.join(map(repr, INITS))}, got {init!r}")
         self.init = init
         if init == "orthogonal":
             for layer in self.masked_layers():
-                nn.init.orthogonal_(layer.weight)   # from torch's global generator, like the default
+                nn.init.orthogonal_(layer.weight)  # from torch's global generator, like the default
                 if layer.bias is not None:
                     nn.init.zeros_(layer.bias)
 
@@ -144,7 +172,9 @@ class MADE(nn.Module):
             return torch.arange(self.D)
         if isinstance(ordering, str):
             if ordering != "random":
-                raise ValueError(f"ordering must be None, 'random' or a permutation of range({self.D}), got {ordering!r}")
+                raise ValueError(
+                    f"ordering must be None, 'random' or a permutation of range({self.D}), got {ordering!r}"
+                )
             return torch.randperm(self.D, generator=g)
         return mask_maths.as_permutation(ordering, self.D)
 
@@ -156,22 +186,30 @@ class MADE(nn.Module):
         """The mask stacks (num_masks, out, in) of every layer, and of the direct path, from the
         orderings and numbers buffers, on their device."""
         numbers = [self.numbers(j) for j in range(self.num_masks)]
-        layers = [torch.stack(masks) for masks in zip(*(self._to_units(self.masks_from_numbers(m)) for m in numbers))]
+        layers = [
+            torch.stack(masks)
+            for masks in zip(*(self._to_units(self.masks_from_numbers(m)) for m in numbers))
+        ]
         return layers, torch.stack([self._to_units(self.masks_from_numbers(m[:1]))[0] for m in numbers])
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                              error_msgs):
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
         """Load as nn.Module does, then rebuild the masks if the orderings or numbers changed, and check
         the masks of a state saved with them (see the class docstring)."""
         names = [f"layers.{i}.masks" for i in range(len(self.layers))]
         names += ["direct.masks"] if self.direct is not None else []
         saved_masks = {name: state_dict.pop(prefix + name) for name in names if prefix + name in state_dict}
         numbers = ["orderings"] + [f"numbers{l}" for l in range(len(self.hidden_sizes))]
-        changed = any(prefix + name in state_dict and not torch.equal(state_dict[prefix + name].cpu(),
-                                                                      getattr(self, name).cpu()) for name in numbers)
+        changed = any(
+            prefix + name in state_dict
+            and not torch.equal(state_dict[prefix + name].cpu(), getattr(self, name).cpu())
+            for name in numbers
+        )
         errors = len(error_msgs)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                                      error_msgs)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
         if len(error_msgs) > errors:
             return
         if changed:
@@ -180,9 +218,11 @@ class MADE(nn.Module):
                 layer.masks = masks.to(layer.masks.device)
         for name, layer in zip(names, self.masked_layers()):
             if name in saved_masks and not torch.equal(saved_masks[name].to(layer.masks.device), layer.masks):
-                error_msgs.append(f"{prefix}{name} in the state differs from the masks rebuilt from its orderings "
-                                  f"and numbers: it was saved by a MADE that built its masks differently, so its "
-                                  f"weights belong to other masks and cannot be used with these")
+                error_msgs.append(
+                    f"{prefix}{name} in the state differs from the masks rebuilt from its orderings "
+                    f"and numbers: it was saved by a MADE that built its masks differently, so its "
+                    f"weights belong to other masks and cannot be used with these"
+                )
 
     def _to_units(self, masks):
         """Masks between dimensions and hidden units -> between units: each dimension has in_units input
@@ -205,8 +245,9 @@ class MADE(nn.Module):
     def numbers(self, mask_id=0):
         """Connectivity numbers [m0, m1, ..., mL] of one mask: m0 per data dimension, m_l per hidden unit."""
         mask_id = self.check_mask_id(mask_id)
-        return [self.orderings[mask_id].argsort() + 1] + [getattr(self, f"numbers{l}")[mask_id]
-                                                          for l in range(len(self.hidden_sizes))]
+        return [self.orderings[mask_id].argsort() + 1] + [
+            getattr(self, f"numbers{l}")[mask_id] for l in range(len(self.hidden_sizes))
+        ]
 
     def unit_numbers(self, mask_id=0):
         """The numbers of one mask per unit of every layer, inputs to outputs: each input and output unit
@@ -224,22 +265,28 @@ class MADE(nn.Module):
         self.steps += 1
 
     def get_extra_state(self):
-        return {"steps": self.steps}   # in state_dict, so a saved model resumes its mask cycle
+        return {"steps": self.steps}  # in state_dict, so a saved model resumes its mask cycle
 
     def set_extra_state(self, state):
         self.steps = int(state["steps"])
 
     def check_mask_id(self, mask_id):
         """mask_id as an int, or a ValueError unless it indexes one of the model's masks."""
-        return check_integer(mask_id, "mask_id", 0, f"the index of one of the model's {self.num_masks} masks",
-                             self.num_masks - 1)
+        return check_integer(
+            mask_id,
+            "mask_id",
+            0,
+            f"the index of one of the model's {self.num_masks} masks",
+            self.num_masks - 1,
+        )
 
     def check_n_masks(self, n_masks):
         """The number of masks in an ensemble: all of them for None, else an int in [1, num_masks]."""
         if n_masks is None:
             return self.num_masks
-        return check_integer(n_masks, "n_masks", 1, f"masks in the ensemble, of the model's {self.num_masks}",
-                             self.num_masks)
+        return check_integer(
+            n_masks, "n_masks", 1, f"masks in the ensemble, of the model's {self.num_masks}", self.num_masks
+        )
 
     # --- the network and the likelihood --------------------------------------------------------
 
@@ -251,8 +298,10 @@ class MADE(nn.Module):
         x = as_categories(x, self.d, self.input_shape, name)
         if x.dim() > len(self.input_shape) + 1:
             shape = ", ".join(map(str, self.input_shape))
-            raise ValueError(f"{name} must have shape (B, *input_shape) = (B, {shape}), with one batch dimension, got "
-                             f"shape {tuple(x.shape)}; flatten its batch dimensions with {name}.reshape(-1, {shape})")
+            raise ValueError(
+                f"{name} must have shape (B, *input_shape) = (B, {shape}), with one batch dimension, got "
+                f"shape {tuple(x.shape)}; flatten its batch dimensions with {name}.reshape(-1, {shape})"
+            )
         return x
 
     def flat_input(self, x, name="x"):
@@ -291,7 +340,7 @@ class MADE(nn.Module):
 
         dims: an optional bool (D,) selecting the dimensions to sum (the known ones, when completing).
         """
-        h = self.encode(x)   # once, for every mask
+        h = self.encode(x)  # once, for every mask
         rows = []
         for j in mask_ids:
             logits = self.network(h, j)
@@ -313,7 +362,7 @@ class MADE(nn.Module):
     def _mixture_log_prob(self, x, k):
         return self.log_likelihoods(x, range(k)).logsumexp(0) - math.log(k)
 
-    MAX_TABLE_STATES = 2 ** 20
+    MAX_TABLE_STATES = 2**20
 
     def probability_table(self, n_masks=None):
         """p(x) for every x, by enumeration: a tensor of shape (d,) * D indexed by x itself (for 2D data, the
@@ -321,14 +370,18 @@ class MADE(nn.Module):
 
         n_masks as in `log_prob`. The entries sum to 1 up to rounding, whatever the weights.
         """
-        states = self.d ** self.D
+        states = self.d**self.D
         if states > self.MAX_TABLE_STATES:
-            raise ValueError(f"probability_table enumerates all d ** D = {self.d} ** {self.D} inputs, more than "
-                             f"{self.MAX_TABLE_STATES}: use log_prob on the inputs you need instead")
+            raise ValueError(
+                f"probability_table enumerates all d ** D = {self.d} ** {self.D} inputs, more than "
+                f"{self.MAX_TABLE_STATES}: use log_prob on the inputs you need instead"
+            )
         k = self.check_n_masks(n_masks)
-        grid = torch.cartesian_prod(*[torch.arange(self.d, device=self.device)] * self.D).reshape(states, self.D)
-        with torch.no_grad():   # x0 varies slowest: row-major order, so the reshape indexes the table by x
-            log_p = torch.cat([self._mixture_log_prob(chunk, k) for chunk in grid.split(2 ** 16)])
+        grid = torch.cartesian_prod(*[torch.arange(self.d, device=self.device)] * self.D).reshape(
+            states, self.D
+        )
+        with torch.no_grad():  # x0 varies slowest: row-major order, so the reshape indexes the table by x
+            log_p = torch.cat([self._mixture_log_prob(chunk, k) for chunk in grid.split(2**16)])
         return log_p.exp().reshape((self.d,) * self.D)
 
     def loss(self, x):

@@ -5,6 +5,7 @@ unit numbered m sees only the dimensions at positions 1..m of the ordering, and 
 position r reads only units numbered below r. `reachability` and `dependencies` check the result: which input
 reaches which output through the masks, and through a model's network by autograd.
 """
+
 import numpy as np
 import torch
 
@@ -23,11 +24,18 @@ def as_permutation(ordering, D=None):
             raise TypeError
         else:
             o = torch.as_tensor(np.array(ordering))
-    except (TypeError, ValueError, RuntimeError):   # not a sequence, or nothing numeric
+    except (TypeError, ValueError, RuntimeError):  # not a sequence, or nothing numeric
         o = None
-    if (o is None or o.dtype.is_floating_point or o.dtype.is_complex or o.dtype == torch.bool or o.dim() != 1
-            or len(o) == 0 or (D is not None and len(o) != D)
-            or not torch.equal(o.sort().values.long(), torch.arange(len(o)))):
+    if (
+        o is None
+        or o.dtype.is_floating_point
+        or o.dtype.is_complex
+        or o.dtype == torch.bool
+        or o.dim() != 1
+        or len(o) == 0
+        or (D is not None and len(o) != D)
+        or not torch.equal(o.sort().values.long(), torch.arange(len(o)))
+    ):
         raise ValueError(f"ordering must be a permutation of {expected}, got {ordering!r:.200}")
     return o.long()
 
@@ -46,8 +54,10 @@ def connectivity_numbers(ordering, hidden_sizes, generator=None):
     for size in hidden_sizes:
         low = int(numbers[-1].min())
         if low > len(ordering) - 1:
-            raise ValueError(f"with D = {len(ordering)} dimension(s) no hidden unit can feed an output: "
-                             f"use no hidden layers")
+            raise ValueError(
+                f"with D = {len(ordering)} dimension(s) no hidden unit can feed an output: "
+                f"use no hidden layers"
+            )
         numbers.append(torch.randint(low, len(ordering), (size,), generator=generator))
     return [m.to(device) for m in numbers]
 
@@ -74,13 +84,19 @@ def check_numbers(numbers):
         if not torch.is_tensor(m) or m.dim() != 1 or m.dtype.is_floating_point or len(m) == 0:
             raise ValueError(f"{layer}: numbers must be a non-empty 1-D integer tensor, got {m!r}")
         if int(m.min()) < 1 or int(m.max()) > D:
-            raise ValueError(f"{layer}: numbers must lie in [1, D] = [1, {D}], got [{int(m.min())}, {int(m.max())}]")
+            raise ValueError(
+                f"{layer}: numbers must lie in [1, D] = [1, {D}], got [{int(m.min())}, {int(m.max())}]"
+            )
         if l > 0 and D > 1 and int(m.min()) > D - 1:
-            raise ValueError(f"{layer}: all its numbers are D = {D} or more, so no output can read it; "
-                             f"hidden numbers belong in [1, D - 1]")
+            raise ValueError(
+                f"{layer}: all its numbers are D = {D} or more, so no output can read it; "
+                f"hidden numbers belong in [1, D - 1]"
+            )
     if not torch.equal(numbers[0].sort().values.cpu(), torch.arange(1, D + 1)):
-        raise ValueError(f"layer 0 (the inputs) must number the {D} dimensions 1..{D}, each once "
-                         f"(their positions in the ordering), got {numbers[0].tolist()}")
+        raise ValueError(
+            f"layer 0 (the inputs) must number the {D} dimensions 1..{D}, each once "
+            f"(their positions in the ordering), got {numbers[0].tolist()}"
+        )
 
 
 def reachability(masks):
@@ -95,7 +111,6 @@ def reachability(masks):
     return paths > 0
 
 
-
 def dependencies(model, mask_id=0, h=None):
     """dep[i, j]: does dimension i's output change with dimension j's input units? A bool (D, D) matrix.
 
@@ -104,6 +119,7 @@ def dependencies(model, mask_id=0, h=None):
     """
     if h is None:
         h = torch.rand(model.D * model.in_units, dtype=model.dtype, device=model.device)
-    jac = torch.autograd.functional.jacobian(lambda v: model.network(v[None], mask_id).reshape(-1), h,
-                                             vectorize=True)
+    jac = torch.autograd.functional.jacobian(
+        lambda v: model.network(v[None], mask_id).reshape(-1), h, vectorize=True
+    )
     return jac.reshape(model.D, -1, model.D, model.in_units).abs().sum((1, 3)) > 0

@@ -1,4 +1,5 @@
 """What the one-variable models share: the loss and the table of their d probabilities."""
+
 import torch
 import torch.nn as nn
 
@@ -11,7 +12,7 @@ class UnivariateDistribution(nn.Module):
     def loss(self, x):
         """Mean negative log-likelihood over the batch, in nats per dimension (here one dimension)."""
         log_p = self.log_prob(x)
-        check_examples(log_p)   # same shape as x
+        check_examples(log_p)  # same shape as x
         return -log_p.mean()
 
     def check_input(self, x):

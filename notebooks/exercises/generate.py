@@ -16,6 +16,7 @@ if this script wrote it and its solution has no exercise any more: a copy with a
 
 tests/test_generate.py checks that the committed exercise notebooks equal a fresh generation.
 """
+
 import ast
 import copy
 import io
@@ -29,10 +30,13 @@ HERE = Path(__file__).resolve().parent
 SOLUTIONS = HERE.parent
 TAG = "exercise"
 ROOT_LINE = 'root = os.path.abspath("..")'
-EXERCISE_ROOT_LINE = ('root = os.path.abspath(os.path.join("..", ".."))  # the exercise notebooks sit in '
-                      'notebooks/exercises/')
-MAGIC = re.compile(r"^(\s*)[%!]")   # IPython's magics and shell escapes, where a statement starts: kept as they are
-HEADER = "**Exercise version** of ["   # how the header cell of every notebook this script writes begins
+EXERCISE_ROOT_LINE = (
+    'root = os.path.abspath(os.path.join("..", ".."))  # the exercise notebooks sit in notebooks/exercises/'
+)
+MAGIC = re.compile(
+    r"^(\s*)[%!]"
+)  # IPython's magics and shell escapes, where a statement starts: kept as they are
+HEADER = "**Exercise version** of ["  # how the header cell of every notebook this script writes begins
 
 
 class GenerationError(ValueError):
@@ -56,8 +60,11 @@ def _functions(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             yield node.name, node
         elif isinstance(node, ast.ClassDef):
-            yield from ((f"{node.name}.{f.name}", f) for f in node.body
-                        if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)))
+            yield from (
+                (f"{node.name}.{f.name}", f)
+                for f in node.body
+                if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+            )
 
 
 def _statement_can_start(lines):
@@ -67,7 +74,7 @@ def _statement_can_start(lines):
     try:
         for _ in tokenize.generate_tokens(io.StringIO("".join(line + "\n" for line in lines)).readline):
             pass
-    except (tokenize.TokenError, SyntaxError):   # SyntaxError: IndentationError included
+    except (tokenize.TokenError, SyntaxError):  # SyntaxError: IndentationError included
         return False
     return True
 
@@ -77,8 +84,11 @@ def _parsable(lines):
     parsable = []
     for line in lines:
         magic = MAGIC.match(line)
-        parsable.append(f"{magic.group(1)}pass  #{line[magic.end(1):]}" if magic and _statement_can_start(parsable)
-                        else line)
+        parsable.append(
+            f"{magic.group(1)}pass  #{line[magic.end(1) :]}"
+            if magic and _statement_can_start(parsable)
+            else line
+        )
     return "\n".join(parsable)
 
 
@@ -103,32 +113,46 @@ def blank(source, hints, where):
     Every definition of a name is blanked (a property and its setter, a function defined twice), each with
     the name's hint."""
     lines = source.split("\n")
-    parsable = _parsable(lines)   # a magic parses as `pass`
+    parsable = _parsable(lines)  # a magic parses as `pass`
     try:
         tree = ast.parse(parsable)
     except SyntaxError as error:
-        raise GenerationError(f"{where}: the cell does not parse ({error.msg}, line {error.lineno})") from None
+        raise GenerationError(
+            f"{where}: the cell does not parse ({error.msg}, line {error.lineno})"
+        ) from None
     definitions = list(_functions(tree))
-    functions = list(dict.fromkeys(name for name, _ in definitions))   # each name once, in the cell's order
+    functions = list(dict.fromkeys(name for name, _ in definitions))  # each name once, in the cell's order
     for name in hints:
         if name not in functions:
-            raise GenerationError(f"{where}: a hint names {name!r}, which the cell does not define (it defines "
-                                  f"{', '.join(functions) or 'no function'}): update the cell's metadata 'hints'")
+            raise GenerationError(
+                f"{where}: a hint names {name!r}, which the cell does not define (it defines "
+                f"{', '.join(functions) or 'no function'}): update the cell's metadata 'hints'"
+            )
     replacements = []
     for name, node in definitions:
         if name not in hints:
-            raise GenerationError(f"{where}: {name} has no hint: add one line for it to the cell's metadata 'hints'")
+            raise GenerationError(
+                f"{where}: {name} has no hint: add one line for it to the cell's metadata 'hints'"
+            )
         if not isinstance(hints[name], str) or not hints[name].strip() or "\n" in hints[name]:
-            raise GenerationError(f"{where}: the hint of {name} must be one line of text, got {hints[name]!r}")
+            raise GenerationError(
+                f"{where}: the hint of {name} must be one line of text, got {hints[name]!r}"
+            )
         first = node.body[0]
-        if not (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str)):
-            raise GenerationError(f"{where}: {name} has no docstring: say in one what it must return, since the "
-                                  f"exercise keeps only the signature and the docstring")
+        if not (
+            isinstance(first, ast.Expr)
+            and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str)
+        ):
+            raise GenerationError(
+                f"{where}: {name} has no docstring: say in one what it must return, since the "
+                f"exercise keeps only the signature and the docstring"
+            )
         if first.lineno == node.lineno:
             raise GenerationError(f"{where}: put the body of {name} on its own lines, below the `def`")
         indent = re.match(r"\s*", lines[first.lineno - 1]).group()
         body = [f"{indent}# Hint: {hints[name].strip()}", f"{indent}raise NotImplementedError"]
-        replacements.append((first.end_lineno, _body_end(lines, node), body))   # 1-based: after the docstring
+        replacements.append((first.end_lineno, _body_end(lines, node), body))  # 1-based: after the docstring
     for start, end, body in sorted(replacements, reverse=True):
         lines[start:end] = body
     return "\n".join(lines), functions
@@ -153,23 +177,38 @@ def exercise_notebook(name):
         cells.append(_cell(solution["cell_type"], source, None))
     if not written:
         raise GenerationError(f"{path.name}: no cell is tagged {TAG!r}, so there is nothing to write")
-    cells.insert(1, _cell("markdown", (
-        f"{HEADER}{name}](../{name}.ipynb), generated from it by `notebooks/exercises/generate.py` "
-        f"(edit the solution notebook, then run that script; never edit this notebook). Write the bodies of "
-        f"{', '.join(f'`{n}`' for n in written)} in the cells marked `# Exercise`, replacing each "
-        f"`raise NotImplementedError`, then run the check cells below each: they print what they verified, or "
-        f"say what is wrong and why. Everything after them runs on your code."), None))
+    cells.insert(
+        1,
+        _cell(
+            "markdown",
+            (
+                f"{HEADER}{name}](../{name}.ipynb), generated from it by `notebooks/exercises/generate.py` "
+                f"(edit the solution notebook, then run that script; never edit this notebook). Write the bodies of "
+                f"{', '.join(f'`{n}`' for n in written)} in the cells marked `# Exercise`, replacing each "
+                f"`raise NotImplementedError`, then run the check cells below each: they print what they verified, or "
+                f"say what is wrong and why. Everything after them runs on your code."
+            ),
+            None,
+        ),
+    )
     for i, cell in enumerate(cells):
-        cell["id"] = f"cell-{i}"   # nbformat 4.5 wants ids; stable ones keep regenerations byte-identical
+        cell["id"] = f"cell-{i}"  # nbformat 4.5 wants ids; stable ones keep regenerations byte-identical
     metadata = {k: v for k, v in notebook["metadata"].items() if k in ("kernelspec", "language_info")}
-    return {"cells": cells, "metadata": copy.deepcopy(metadata), "nbformat": notebook["nbformat"],
-            "nbformat_minor": notebook["nbformat_minor"]}
+    return {
+        "cells": cells,
+        "metadata": copy.deepcopy(metadata),
+        "nbformat": notebook["nbformat"],
+        "nbformat_minor": notebook["nbformat_minor"],
+    }
 
 
 def solutions_with_exercises():
     """The names of the solution notebooks that have exercise cells."""
-    return [p.stem for p in sorted(SOLUTIONS.glob("[0-9]*.ipynb"))
-            if any(TAG in c.get("metadata", {}).get("tags", []) for c in json.loads(p.read_text())["cells"])]
+    return [
+        p.stem
+        for p in sorted(SOLUTIONS.glob("[0-9]*.ipynb"))
+        if any(TAG in c.get("metadata", {}).get("tags", []) for c in json.loads(p.read_text())["cells"])
+    ]
 
 
 def write(notebook, path):
@@ -193,7 +232,7 @@ def main():
     for stale in sorted(set(p.stem for p in HERE.glob("*.ipynb")) - set(names)):
         path = HERE / f"{stale}.ipynb"
         if written_here(path):
-            path.unlink()   # its solution has no exercise any more
+            path.unlink()  # its solution has no exercise any more
             print(f"removed notebooks/exercises/{stale}.ipynb")
         else:
             print(f"kept notebooks/exercises/{stale}.ipynb: not written by generate.py (never deleted)")
