@@ -40,9 +40,9 @@ def _dataset(dset_id, kind):
     return DATASETS[dset_id][kind]
 
 
-def _checked_loss_curves(train_losses, test_losses, fn):
-    """The two loss lists as float arrays, checked for the course's form."""
-    name = getattr(fn, "__name__", "the function")
+def checked_loss_curves(train_losses, test_losses, name):
+    """The two loss lists an answer function `name` returned, as float arrays, checked for the course's form
+    (a ValueError says what is wrong)."""
     train = as_floats(train_losses, f"the train losses {name} returned")
     test = as_floats(test_losses, f"the test losses {name} returned")
     if len(test) < 2:
@@ -76,8 +76,9 @@ def _as_array(value, name):
         raise ValueError(f"{name} is no array: {error}") from None
 
 
-def _distribution(distribution, shape, fn):
-    name = getattr(fn, "__name__", "the function")
+def checked_distribution(distribution, shape, name):
+    """The distribution an answer function `name` returned, as a float64 array of the given shape, checked to
+    be probabilities (a ValueError says what is wrong)."""
     p = _as_array(distribution, f"the distribution {name} returned")
     if p.shape != shape:
         raise ValueError(f"{name} returned a distribution of shape {p.shape}, not {shape}")
@@ -89,8 +90,9 @@ def q1_results(dset_id, part, fn):
     2: d = 100), print its final test loss, and draw its training curves and its distribution over the data."""
     train_data, test_data, ds = course_splits(_dataset(dset_id, "1d"))
     train_losses, test_losses, distribution = fn(train_data, test_data, ds.d, dset_id)
-    train, test = _checked_loss_curves(train_losses, test_losses, fn)
-    p = _distribution(distribution, (ds.d,), fn)
+    name = getattr(fn, "__name__", "the function")
+    train, test = checked_loss_curves(train_losses, test_losses, name)
+    p = checked_distribution(distribution, (ds.d,), name)
     print(f"Final Test Loss: {test[-1]:.4f}")
     plot_losses(train, test, title=f"Q1({part}) Dataset {dset_id} Train Plot")
     plot_1d_distribution(
@@ -113,7 +115,7 @@ def q2_results(dset_id, part, fn):
         train_data, test_data, ds = course_splits(_dataset(dset_id, "2d"))
         train_losses, test_losses, distribution = fn(train_data, test_data, ds.d, dset_id)
         out = distribution
-        p = _distribution(distribution, (ds.d, ds.d), fn)
+        p = checked_distribution(distribution, (ds.d, ds.d), name)
     else:
         train_data, test_data, ds = course_splits(_dataset(dset_id, "images"))
         shape = tuple(ds.shape)
@@ -129,7 +131,7 @@ def q2_results(dset_id, part, fn):
                 f"wants {N_SAMPLES} binary images, shape ({N_SAMPLES}, {shape[0]}, {shape[1]}, 1), "
                 f"values 0 and 1"
             )
-    train, test = _checked_loss_curves(train_losses, test_losses, fn)
+    train, test = checked_loss_curves(train_losses, test_losses, name)
     print(f"Final Test Loss: {test[-1]:.4f}")
     plot_losses(train, test, title=f"Q2({part}) Dataset {dset_id} Train Plot")
     if part == "a":

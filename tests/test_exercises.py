@@ -13,7 +13,9 @@ import torch.nn.functional as F
 
 from helpers import exercises
 from helpers.exercises import EXERCISES, ExerciseFailed
+from helpers.models import DiscretizedLogisticMixture, Histogram
 from helpers.models.sampling import draw_categories
+from helpers.training import BatchLoader
 
 
 def check(name):
@@ -59,6 +61,140 @@ def histogram_with_its_parameters_swapped(x, logits):
     return logits.log_softmax(0)[x]
 
 
+def histogram_with_a_detached_normalizer(logits, x):
+    return logits[x] - torch.logsumexp(logits, 0).detach()  # right values, half the gradient
+
+
+def a_training_loop(
+    model,
+    batches,
+    held_out,
+    epochs,
+    lr,
+    zero_grad=True,
+    before=True,
+    per_epoch=False,
+    after_step=False,
+    step=True,
+):
+    """A learner's train, with one switch per mistake below."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+
+    def held_out_loss():
+        with torch.no_grad():
+            return model.loss(held_out).item()
+
+    train_losses, held_out_losses = [], [held_out_loss()] if before else []
+    for _ in range(epochs):
+        epoch_losses = []
+        for batch in batches:
+            loss = model.loss(batch)
+            if zero_grad:
+                optimizer.zero_grad()
+            loss.backward()
+            if step:
+                optimizer.step()
+            epoch_losses.append(model.loss(batch).item() if after_step else loss.item())
+        train_losses += [sum(epoch_losses) / len(epoch_losses)] if per_epoch else epoch_losses
+        held_out_losses.append(held_out_loss())
+    return train_losses, held_out_losses
+
+
+def training_mistake(name, **mistake):
+    def wrong(model, batches, held_out, epochs, lr):
+        return a_training_loop(model, batches, held_out, epochs, lr, **mistake)
+
+    wrong.__name__ = name
+    return wrong
+
+
+train_without_zero_grad = training_mistake("train_without_zero_grad", zero_grad=False)
+train_without_the_loss_before_training = training_mistake(
+    "train_without_the_loss_before_training", before=False
+)
+train_with_one_loss_per_epoch = training_mistake("train_with_one_loss_per_epoch", per_epoch=True)
+train_recording_the_loss_after_the_step = training_mistake(
+    "train_recording_the_loss_after_the_step", after_step=True
+)
+train_without_a_step = training_mistake("train_without_a_step", step=False)
+
+
+def train_with_a_new_optimizer_every_step(model, batches, held_out, epochs, lr):
+    train_losses, held_out_losses = [], [model.loss(held_out).item()]
+    for _ in range(epochs):
+        for batch in batches:
+            optimizer = torch.optim.Adam(model.parameters(), lr=lr)  # Adam's moments start afresh each step
+            loss = model.loss(batch)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            train_losses.append(loss.item())
+        held_out_losses.append(model.loss(held_out).item())
+    return train_losses, held_out_losses
+
+
+def train_ascending_the_loss(model, batches, held_out, epochs, lr):
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, maximize=True)
+    train_losses, held_out_losses = [], [model.loss(held_out).item()]
+    for _ in range(epochs):
+        for batch in batches:
+            loss = model.loss(batch)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            train_losses.append(loss.item())
+        held_out_losses.append(model.loss(held_out).item())
+    return train_losses, held_out_losses
+
+
+def train_evaluating_the_last_batch(model, batches, held_out, epochs, lr):
+    return a_training_loop(model, batches, batches[-1], epochs, lr)
+
+
+def q1_answer(
+    train_data, test_data, d, dset_id, make_model=Histogram, epochs=30, lr=1.0, before=True, returns="p"
+):
+    """A learner's q1_a (or q1_b with make_model=DiscretizedLogisticMixture), with one switch per mistake below."""
+    torch.manual_seed(0)
+    model = make_model(d)
+    untrained = model.distribution()
+    train_losses, test_losses = a_training_loop(
+        model, [torch.as_tensor(train_data)], torch.as_tensor(test_data), epochs, lr, before=before
+    )
+    p = {
+        "p": model.distribution(),
+        "log p": np.log(model.distribution()),
+        "untrained": untrained,
+        "logits": model.logits.detach().numpy() if hasattr(model, "logits") else None,
+    }[returns]
+    return train_losses, test_losses, p
+
+
+def answer_mistake(name, **mistake):
+    def wrong(train_data, test_data, d, dset_id):
+        return q1_answer(train_data, test_data, d, dset_id, **mistake)
+
+    wrong.__name__ = name
+    return wrong
+
+
+q1_a_without_the_test_loss_before_training = answer_mistake(
+    "q1_a_without_the_test_loss_before_training", before=False
+)
+q1_a_returning_log_probabilities = answer_mistake("q1_a_returning_log_probabilities", returns="log p")
+q1_a_returning_the_untrained_distribution = answer_mistake(
+    "q1_a_returning_the_untrained_distribution", returns="untrained"
+)
+q1_a_returning_the_logits = answer_mistake("q1_a_returning_the_logits", returns="logits")
+q1_b_without_the_test_loss_before_training = answer_mistake(
+    "q1_b_without_the_test_loss_before_training", make_model=DiscretizedLogisticMixture, lr=0.2, before=False
+)
+
+
+def q1_a_returning_two_things(train_data, test_data, d, dset_id):
+    return q1_answer(train_data, test_data, d, dset_id)[:2]
+
+
 def unwritten_helper(logits):
     raise NotImplementedError
 
@@ -78,6 +214,7 @@ def mixture(
     raw_logits=False,
     edges="right",
     width="interior",
+    logits_of=lambda logits: logits,
 ):
     """A learner's weighted_component_log_probs in log space, with one switch per mistake below."""
     s = scale(log_scales)
@@ -89,12 +226,14 @@ def mixture(
         first, last = last, first
     if edges == "none":
         first = last = torch.zeros_like(first)
+    if edges == "batch":  # the batch's smallest and largest values taken for the edge bins
+        first, last = (x == x.min())[..., None], (x == x.max())[..., None]
     log_bin = torch.where(first, up, torch.where(last, down, up + down))
     if width == "interior":
         log_bin = log_bin + torch.where(first | last, 0.0, width_term)
     elif width == "everywhere":
         log_bin = log_bin + width_term
-    return (logits if raw_logits else logits.log_softmax(-1)) + log_bin
+    return (logits_of(logits) if raw_logits else logits.log_softmax(-1)) + log_bin
 
 
 def mixture_mistake(name, **mistake):
@@ -115,6 +254,16 @@ mixture_with_the_raw_logits = mixture_mistake("mixture_with_the_raw_logits", raw
 mixture_with_a_softplus_scale = mixture_mistake("mixture_with_a_softplus_scale", scale=F.softplus)
 mixture_with_the_log_scale_as_scale = mixture_mistake(
     "mixture_with_the_log_scale_as_scale", scale=lambda s: s
+)
+mixture_with_the_edges_at_the_batchs_minimum_and_maximum = mixture_mistake(
+    "mixture_with_the_edges_at_the_batchs_minimum_and_maximum", edges="batch"
+)
+mixture_with_the_weights_detached = mixture_mistake(
+    "mixture_with_the_weights_detached", raw_logits=True, logits_of=lambda logits: logits.data.log_softmax(-1)
+)
+mixture_with_the_scale_through_numpy = mixture_mistake(
+    "mixture_with_the_scale_through_numpy",
+    scale=lambda log_s: torch.from_numpy(np.exp(log_s.detach().numpy())),
 )
 mixture_with_bins_from_x_minus_1_to_x_plus_1 = mixture_mistake(
     "mixture_with_bins_from_x_minus_1_to_x_plus_1", half=1.0
@@ -382,6 +531,86 @@ WRONG = [
         "σ(l) − σ(u), the difference the wrong way round)",
     ),
     ("weighted_component_log_probs", mixture_naive_difference, "log-probabilities become -inf at scale 1e-4"),
+    (
+        "histogram_log_prob",
+        histogram_with_a_detached_normalizer,
+        "the values are right, but the gradient to logits is not: for a weighted sum of the log-probabilities it "
+        "is [0.561, 0.609, 0, 2.14], should be [-3.15, 0.515, -0.00218, 1.61]. Part of the formula that depends on "
+        "logits is cut from the graph (.data, .detach(), .item() or numpy), so it counts as a constant in training. "
+        "If it is the normalizer logsumexp(θ)",
+    ),
+    (
+        "weighted_component_log_probs",
+        mixture_with_the_edges_at_the_batchs_minimum_and_maximum,
+        "in the batch x = [[2, 5], [7, 3]], which holds neither 0 nor d − 1 = 9, x = 2 gets [-1.3866, -3.6595, "
+        "-11.9852], but the same category among all d gets [-2.5502, -4.4918, -12.1307]: a value's probability must "
+        "not depend on the batch. x = 2 is the batch's smallest value, treated as an edge bin: the edge bins are the "
+        "categories 0 and d − 1 whatever the batch holds, so compare x with 0 and d − 1, not with the batch's "
+        "minimum and maximum",
+    ),
+    (
+        "weighted_component_log_probs",
+        mixture_with_the_weights_detached,
+        "the values are right, but they carry no gradient to logits: it was used outside torch's graph (logits.data, "
+        ".detach(), .item() or numpy), so training would never change logits. Compute with torch operations on logits "
+        "itself (the weights π = softmax(logits) must be trained too",
+    ),
+    (
+        "weighted_component_log_probs",
+        mixture_with_the_scale_through_numpy,
+        "they carry no gradient to log_scales: it was used outside torch's graph (log_scales.data, .detach(), "
+        ".item() or numpy), so training would never change log_scales. Compute with torch operations on log_scales "
+        "itself (s = exp(log_scales) with torch.exp, not np.exp of a numpy copy)",
+    ),
+    ("train", train_without_zero_grad, "call optimizer.zero_grad() before each loss.backward()"),
+    (
+        "train",
+        train_without_the_loss_before_training,
+        "train returned 3 held-out losses for 3 epochs: the course wants 4, the loss before training, then one after "
+        "each epoch: the one before training is missing, evaluate once before the first epoch",
+    ),
+    (
+        "train",
+        train_with_one_loss_per_epoch,
+        "train returned 3 train losses for 3 epochs of 3 batches: the course wants one per iteration, the loss of "
+        "every batch, 9 here, not one per epoch",
+    ),
+    (
+        "train",
+        train_recording_the_loss_after_the_step,
+        "the loss you call backward() on), not after the step",
+    ),
+    ("train", train_without_a_step, "train left the model's parameters as they were"),
+    ("train", train_with_a_new_optimizer_every_step, "(a new one per step forgets Adam's moments)"),
+    ("train", train_ascending_the_loss, "train: the held-out loss went from 1.6094 to"),
+    (
+        "train",
+        train_evaluating_the_last_batch,
+        "train: held_out_losses[-1] is 1.2619, but the trained model's loss on held_out is 1.3485: after each epoch, "
+        "evaluate model.loss(held_out)",
+    ),
+    (
+        "q1_a",
+        q1_a_without_the_test_loss_before_training,
+        "q1_a returned 30 train losses and 30 test losses: with the test loss before training first",
+    ),
+    ("q1_a", q1_a_returning_log_probabilities, "must hold probabilities (finite and >= 0)"),
+    ("q1_a", q1_a_returning_the_logits, "the distribution q1_a returned"),
+    (
+        "q1_a",
+        q1_a_returning_the_untrained_distribution,
+        "but the distribution returned gives the test data a mean NLL of 2.9957: return the trained model's",
+    ),
+    (
+        "q1_a",
+        q1_a_returning_two_things,
+        "q1_a must return three things, (train_losses, test_losses, distribution)",
+    ),
+    (
+        "q1_b",
+        q1_b_without_the_test_loss_before_training,
+        "Does test_losses start with the loss before training?",
+    ),
     ("weighted_component_log_probs", mixture_without_weights, "sum to 1, not to its weight π_i"),
     ("connectivity_numbers", numbers_from_one_to_D, "it can feed no output"),
     ("connectivity_numbers", numbers_ignoring_the_minimum, "it gets no input"),
@@ -604,7 +833,58 @@ def sampler_with_its_own_cdf(model, u, mask_id, given, known):
     return x
 
 
+def train_with_other_names(net, data_batches, valid, n_epochs, step_size):
+    opt = torch.optim.Adam(net.parameters(), step_size)
+    nll = lambda batch: -net.log_prob(batch).mean()
+    steps, valid_curve = (
+        [],
+        [nll(valid).detach()],
+    )  # tensors, not numbers: the course's harness reads them too
+    for _ in range(n_epochs):
+        for batch in data_batches:
+            opt.zero_grad(set_to_none=True)
+            value = nll(batch)
+            value.backward()
+            opt.step()
+            steps.append(value)
+        valid_curve.append(nll(valid).detach())
+    return steps, valid_curve  # the loss tensors themselves, with their grad: the course's harness reads them
+
+
+def q1_a_with_minibatches_and_its_own_loop(train_data, test_data, d, dset_id):
+    net = Histogram(d)
+    opt = torch.optim.Adam(net.parameters(), lr=0.1)
+    test = torch.as_tensor(test_data)
+    steps, curve = [], [float(-net.log_prob(test).mean())]
+    for _ in range(20):
+        for batch in BatchLoader(train_data, batch_size=64, shuffle=True):
+            loss = -net.log_prob(batch).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            steps.append(loss.item())
+        curve.append(float(-net.log_prob(test).mean()))
+    return steps, curve, net.log_prob(torch.arange(d)).exp()  # a tensor with its grad: the harness reads it
+
+
+def q1_b_with_its_own_loop(train_data, test_data, d, dset_id):
+    model = DiscretizedLogisticMixture(d)
+    losses, test_losses = a_training_loop(
+        model, [torch.as_tensor(train_data)], torch.as_tensor(test_data), 200, 0.2
+    )
+    return losses, test_losses, torch.softmax(model.log_prob(torch.arange(d)), 0).detach()
+
+
 CORRECT = [
+    ("train", train_with_other_names),
+    ("train", training_mistake("a_training_loop")),
+    ("q1_a", q1_a_with_minibatches_and_its_own_loop),
+    ("q1_a", answer_mistake("q1_answer")),
+    ("q1_b", q1_b_with_its_own_loop),
+    (
+        "q1_b",
+        answer_mistake("q1_answer_of_the_mixture", make_model=DiscretizedLogisticMixture, lr=0.2, epochs=441),
+    ),
     ("histogram_log_prob", histogram_with_a_manual_logsumexp),
     ("histogram_log_prob", histogram_by_gather),
     ("weighted_component_log_probs", mixture_one_component_at_a_time),
@@ -624,7 +904,7 @@ def test_check_passes_a_correct_answer_written_differently(name, right, capsys):
     assert out.startswith(f"{name}: OK, ") and out.count("\n") == 1 and "package's own" not in out
 
 
-@pytest.mark.parametrize("name", EXERCISES)
+@pytest.mark.parametrize("name", [name for name, e in EXERCISES.items() if e.reference is not None])
 def test_the_package_function_passes_but_is_named_as_not_the_learners(name, capsys):
     reference = EXERCISES[name].reference
     check(name)(reference)

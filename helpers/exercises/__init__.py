@@ -10,12 +10,13 @@ passes but says so. The checks leave the notebook's state as it was: every rando
 learner's function may draw from (torch's on the CPU, CUDA and MPS, Python's and numpy's) is restored after each.
 
 `EXERCISES` lists the exercises with the package's own function for each (`reference`), the one a check compares
-with and the one the tests fill into the exercise notebooks.
+with and the one the tests fill into the exercise notebooks; the course's answers (q1_a, q1_b), whose settings are
+the learner's, have none and are checked by the course's contract alone.
 """
 
 from .harness import EXERCISES, Exercise, ExerciseFailed
-from .histogram import check_histogram_log_prob
-from .logistic_mixture import check_weighted_component_log_probs
+from .histogram import check_histogram_log_prob, check_q1_a, check_train
+from .logistic_mixture import check_q1_b, check_weighted_component_log_probs
 from .made_binary import check_bernoulli_log_prob, check_sample_plain
 from .made_masks import check_connectivity_numbers, check_masks_from_numbers
 
@@ -24,7 +25,10 @@ __all__ = [
     "Exercise",
     "ExerciseFailed",
     "check_histogram_log_prob",
+    "check_train",
+    "check_q1_a",
     "check_weighted_component_log_probs",
+    "check_q1_b",
     "check_connectivity_numbers",
     "check_masks_from_numbers",
     "check_bernoulli_log_prob",

@@ -18,6 +18,7 @@ from ..models.logistic_mixture import weighted_component_log_probs
 from ..models.made import bernoulli_log_prob
 from ..models.masks import connectivity_numbers, masks_from_numbers
 from ..models.sampling import sample_plain
+from ..training import train_epochs
 
 
 class ExerciseFailed(AssertionError):
@@ -29,12 +30,26 @@ class Exercise:
     name: str  # of the function the learner writes
     parameters: tuple  # its parameters, in order
     returns: str  # what it returns
-    reference: Callable  # the package's own function, with the same signature
+    reference: Callable | None  # the package's own function, with the same signature (None: an answer
+    # function, whose settings are the learner's choice, checked by its contract alone)
 
     @property
     def signature(self):
         return f"{self.name}({', '.join(self.parameters)})"
 
+
+def train_reference(model, batches, held_out, epochs, lr):
+    """Notebook 1's training loop as the package runs it (helpers.training.train_epochs): Adam on model.loss,
+    one step per batch; (the loss of every batch before its step, the loss of held_out before training and
+    after each epoch)."""
+    result = train_epochs(model, batches, [torch.as_tensor(held_out)], epochs, lr=lr, progress=False)
+    return result.train_losses.tolist(), result.valid_losses.tolist()
+
+
+ANSWER = (
+    "(train_losses, test_losses, distribution): one loss per iteration, one per epoch with the value before "
+    "training first, d probabilities"
+)
 
 EXERCISES = {
     e.name: e
@@ -42,6 +57,15 @@ EXERCISES = {
         Exercise(
             "histogram_log_prob", ("logits", "x"), "log p(x), a tensor of x's shape", histogram_log_prob
         ),
+        Exercise(
+            "train",
+            ("model", "batches", "held_out", "epochs", "lr"),
+            "(train_losses, held_out_losses): one loss per batch, and the held-out loss before training and "
+            "after each epoch",
+            train_reference,
+        ),
+        Exercise("q1_a", ("train_data", "test_data", "d", "dset_id"), ANSWER, None),
+        Exercise("q1_b", ("train_data", "test_data", "d", "dset_id"), ANSWER, None),
         Exercise(
             "weighted_component_log_probs",
             ("x", "logits", "means", "log_scales", "d"),
@@ -189,7 +213,7 @@ def isolated():
 def passed(exercise, fn, verified):
     """The one line of a passing check; it says so when the function checked is the package's own, as when a
     check runs before the cell defining the learner's (a notebook that imports the package's under that name)."""
-    own = getattr(fn, "__func__", fn) is exercise.reference
+    own = exercise.reference is not None and getattr(fn, "__func__", fn) is exercise.reference
     note = (
         (
             f"; but this was the package's own {fn.__module__}.{fn.__qualname__}, not yours: run the cell that "
@@ -237,3 +261,103 @@ def same(name, got, expected, where, formula, why=""):
             f"{name}: log p({where(i)}) is {float(got.detach()[i]):.6g}, should be {formula} = "
             f"{float(expected.detach()[i]):.6g}{why}"
         )
+
+
+def gradients_match(name, got, expected, parameters, why=lambda parameter: ""):
+    """The gradient of Σ w·got to each of `parameters` (a dict name -> tensor), for fixed positive weights w,
+    must be the reference's: values can be right while part of the formula is cut from the graph (.data,
+    .detach(), .item(), numpy), and then training follows a wrong gradient. why(parameter) adds what such a
+    mistake means for that parameter."""
+    weights = 0.5 + torch.rand(got.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    tensors = list(parameters.values())
+
+    def gradients(out):
+        if not out.requires_grad:
+            return [None] * len(tensors)
+        return torch.autograd.grad(
+            (out.double() * weights).sum(), tensors, allow_unused=True, retain_graph=True
+        )
+
+    for parameter, mine, true in zip(parameters, gradients(got), gradients(expected)):
+        true = torch.zeros_like(parameters[parameter]) if true is None else true
+        if mine is None or (not mine.any() and true.any()):
+            raise ExerciseFailed(
+                f"{name}: the values are right, but they carry no gradient to {parameter}: it was used outside "
+                f"torch's graph ({parameter}.data, .detach(), .item() or numpy), so training would never change "
+                f"{parameter}. Compute with torch operations on {parameter} itself{why(parameter)}"
+            )
+        if differs(mine, true, rtol=1e-3, atol=1e-4).any():
+            show = lambda g: (
+                "[" + ", ".join(f"{v:.3g}" for v in g.detach().double().flatten()[:4].tolist()) + "]"
+            )
+            raise ExerciseFailed(
+                f"{name}: the values are right, but the gradient to {parameter} is not: for a weighted sum of "
+                f"the log-probabilities it is {show(mine)}, should be {show(true)}. Part of the formula that "
+                f"depends on {parameter} is cut from the graph (.data, .detach(), .item() or numpy), so it counts "
+                f"as a constant in training{why(parameter)}"
+            )
+
+
+def _fail_answer(name, error):
+    raise ExerciseFailed(f"{name}: {error}") from None
+
+
+def check_answer(name, call, d, dset_id, data):
+    """The course's contract for a question-1 answer `name(train_data, test_data, d, dset_id)`, called with the
+    same data as train_data and test_data (so the loss before training is known from the first iteration):
+    three results; a train loss per iteration and a test loss per epoch with the value before training first;
+    d probabilities summing to 1 by enumeration, of which the last test loss is the mean NLL; and a loss that
+    training lowers. Returns (train losses, test losses, distribution) as numpy arrays."""
+    from ..course import (
+        checked_distribution,
+        checked_loss_curves,
+    )  # course imports plotting: only when checked
+
+    out = call(data, data.copy(), d, dset_id)
+    if not isinstance(out, (tuple, list)) or len(out) != 3:
+        raise ExerciseFailed(
+            f"{name} must return three things, (train_losses, test_losses, distribution), got "
+            f"{_describe(out) if not isinstance(out, (tuple, list)) else f'{len(out)} things'}"
+        )
+    try:
+        train, test = checked_loss_curves(out[0], out[1], name)
+        p = checked_distribution(out[2], (d,), name)
+    except ValueError as error:
+        _fail_answer(name, error)
+    epochs = len(test) - 1
+    if len(train) % epochs:
+        raise ExerciseFailed(
+            f"{name} returned {len(train)} train losses and {len(test)} test losses: with the test loss before "
+            f"training first and one after each of E epochs, the train losses (one per iteration, the same number "
+            f"each epoch) are a multiple of E = {epochs}. Does test_losses start with the loss before training? "
+            f"Does train_losses hold one loss per batch (not per epoch)?"
+        )
+    if len(train) == epochs and abs(test[0] - train[0]) > 1e-4:
+        raise ExerciseFailed(
+            f"{name}: test_losses[0] = {test[0]:.4f}, but here test_data is train_data, so the loss before "
+            f"training is the first iteration's, train_losses[0] = {train[0]:.4f} (one full batch per epoch). "
+            f"test_losses must start with the loss of the untrained model, then one after each epoch"
+            + (" (yours starts after the first epoch)" if test[0] < train[0] else "")
+        )
+    with np.errstate(divide="ignore"):
+        nll = float(-np.log(p[np.asarray(data)]).mean())
+    if not abs(nll - test[-1]) <= 1e-3:
+        raise ExerciseFailed(
+            f"{name}: the last test loss is {test[-1]:.4f}, but the distribution returned gives the test data a "
+            f"mean NLL of {nll:.4f}: return the trained model's distribution (its d probabilities) and its test "
+            f"loss after the last epoch"
+        )
+    if not test[-1] < test[0] - 1e-3:
+        raise ExerciseFailed(
+            f"{name}: training did not lower the loss (test loss {test[0]:.4f} before, {test[-1]:.4f} after "
+            f"{epochs} epochs, on the training data itself): the model's parameters must be what the optimizer "
+            f"updates"
+        )
+    return train, test, p
+
+
+def answer_data(d, n=300, seed=0):
+    """n draws like the course's set 1 (0.4 + 0.1 N(0, 1), digitized into d bins), as the course passes data: an
+    integer numpy array; from a generator of its own, the notebook's untouched."""
+    x = np.random.default_rng(seed).normal(0.4, 0.1, n)
+    return np.digitize(x, np.linspace(0, 1, d)).clip(0, d - 1).astype(np.int64)

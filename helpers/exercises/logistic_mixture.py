@@ -1,10 +1,22 @@
-"""The check of notebook 2's exercise: the discretized logistic mixture's weighted component log-probabilities."""
+"""The checks of notebook 2's exercises: the discretized logistic mixture's weighted component log-probabilities,
+and the course's answer q1_b."""
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .harness import ExerciseFailed, differs, isolated, needs_gradient, passed, prepare, tensor_result
+from .harness import (
+    ExerciseFailed,
+    answer_data,
+    check_answer,
+    differs,
+    gradients_match,
+    isolated,
+    needs_gradient,
+    passed,
+    prepare,
+    tensor_result,
+)
 
 
 def check_weighted_component_log_probs(fn):
@@ -30,13 +42,58 @@ def check_weighted_component_log_probs(fn):
             name, call(categories, *params), (d, K), "log π_i + log p_i(x), (*x.shape, n_components)"
         )
         _mixture_is_right(name, log_p, exercise.reference(categories, *params), logits, means, log_scales, d)
+        _edges_are_0_and_d_minus_1(name, call, params, log_p)
         needs_gradient(name, log_p, "logits, means and log_scales")
+        gradients_match(
+            name,
+            log_p,
+            exercise.reference(categories, *params),
+            {"logits": logits, "means": means, "log_scales": log_scales},
+            lambda parameter: _detached(parameter),
+        )
         _mixture_is_stable(name, call, exercise.reference, d)
     passed(
         exercise,
         fn,
         f"by enumeration each of {K} components carries its weight π_i over the d = {d} categories "
-        f"(edge bins included), the values match the package's, and stay finite at scale 1e-4",
+        f"(edge bins 0 and d − 1 included, also in a batch without them), the values and their gradients to "
+        f"the logits, means and log-scales match the package's, and stay finite at scale 1e-4",
+    )
+
+
+def _detached(parameter):
+    return {
+        "logits": " (the weights π = softmax(logits) must be trained too: log_softmax(logits), not of logits.data)",
+        "log_scales": " (s = exp(log_scales) with torch.exp, not np.exp of a numpy copy)",
+        "means": "",
+    }[parameter]
+
+
+def _edges_are_0_and_d_minus_1(name, call, params, enumerated):
+    """In a batch holding neither 0 nor d − 1, every value must be that of its category in the enumeration: the
+    edge bins are the categories 0 and d − 1, not the batch's smallest and largest values."""
+    d = params[-1]
+    x = torch.tensor([[2, 5], [7, 3]])
+    log_p = tensor_result(name, call(x, *params), (*x.shape, len(params[0])), "log π_i + log p_i(x)")
+    expected = enumerated.detach()[x]
+    bad = differs(log_p, expected)
+    if not bad.any():
+        return
+    k = int(x[bad.any(-1)][0])
+    at_batch_edges = bool((x[bad.any(-1)] == x.min()).any() or (x[bad.any(-1)] == x.max()).any())
+    raise ExerciseFailed(
+        f"{name}: in the batch x = {x.tolist()}, which holds neither 0 nor d − 1 = {d - 1}, x = {k} gets "
+        f"{[round(v, 4) for v in log_p.detach()[x == k][0].tolist()]}, but the same category among all d gets "
+        f"{[round(v, 4) for v in expected[x == k][0].tolist()]}: a value's probability must not depend on the "
+        f"batch"
+        + (
+            f". x = {k} is the batch's "
+            f"{'smallest' if k == int(x.min()) else 'largest'} value, treated as an edge bin: the edge bins are "
+            f"the categories 0 and d − 1 whatever the batch holds, so compare x with 0 and d − 1, not with the "
+            f"batch's minimum and maximum"
+            if at_batch_edges
+            else ""
+        )
     )
 
 
@@ -218,3 +275,20 @@ def _mixture_is_stable(name, call, reference, d):
             f"training would turn the parameters into NaN: avoid operations whose gradient blows "
             f"up there (e.g. log of a rounded difference, or torch.where over a -inf branch)"
         )
+
+
+def check_q1_b(fn):
+    """Check q1_b(train_data, test_data, d, dset_id) -> (train_losses, test_losses, distribution), the course's
+    contract, on a small set like the course's set 1 with the settings of dset_id = 1."""
+    name = "q1_b"
+    exercise, call = prepare(name, fn)
+    with isolated():
+        d = 20
+        train, test, _ = check_answer(name, call, d, 1, answer_data(d))
+    passed(
+        exercise,
+        fn,
+        f"on {len(answer_data(d))} points (d = {d}) as train and test data: {len(train)} train losses and "
+        f"{len(test)} test losses, the first before training; d probabilities summing to 1, whose NLL is the "
+        f"last test loss; the loss went down",
+    )
