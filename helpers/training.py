@@ -206,10 +206,12 @@ class Rollback:
     """The last state of a model and its optimizer whose loss was seen finite, to go back to on a divergence.
 
     `snapshot()` copies the present state; `keep(state, epoch)` marks a copy as seen finite (the state after
-    `epoch`, 0 before training); `restore_and_raise` puts it back and raises TrainingDiverged."""
+    `epoch`, 0 before training); `fail` puts it back and raises TrainingDiverged with the losses recorded so far
+    (the lists `train_losses` and `valid_losses` the training appends to) and what to try (`hint`)."""
 
-    def __init__(self, model, optimizer):
-        self.model, self.optimizer = model, optimizer
+    def __init__(self, model, optimizer, hint, train_losses, valid_losses):
+        self.model, self.optimizer, self.hint = model, optimizer, hint
+        self.train_losses, self.valid_losses = train_losses, valid_losses
         self.state, self.epoch = self.snapshot(), 0
 
     def snapshot(self):
@@ -218,16 +220,17 @@ class Rollback:
     def keep(self, state, epoch):
         self.state, self.epoch = state, epoch
 
-    def restore_and_raise(self, what, hint, train_losses, valid_losses, epoch, batch=None):
+    def fail(self, what, epoch, batch=None, epoch_losses=()):
+        """Restore the kept state and raise; `epoch_losses`: the finite losses of the failing epoch, before `batch`."""
         self.model.load_state_dict(self.state[0])
         self.optimizer.load_state_dict(self.state[1])
         restored = f"after epoch {self.epoch}" if self.epoch else "before training"
         raise TrainingDiverged(
-            f"{what}; {hint} (lr={self.optimizer.param_groups[0]['lr']}). The model is restored to its state "
+            f"{what}; {self.hint} (lr={self.optimizer.param_groups[0]['lr']}). The model is restored to its state "
             f"{restored}, the last one whose loss was seen finite; the losses so far are on this exception "
             f"(.train_losses, .valid_losses).",
-            train_losses,
-            valid_losses,
+            self.train_losses + list(epoch_losses),
+            self.valid_losses,
             epoch,
             batch,
         )
@@ -308,8 +311,7 @@ def train_epochs(
     epochs, optimizer, grad_clip = _check_training(
         model, epochs, lr, optimizer, grad_clip, train_loader, valid_loader
     )
-    device = check_device(device)
-    device, why = (device, None) if device is not None else training_device(model)
+    device, why = (check_device(device), None) if device is not None else training_device(model)
     model.to(device)
     if progress:
         print(
@@ -320,85 +322,69 @@ def train_epochs(
         " or pass grad_clip" if grad_clip is None else f" or clip harder than {grad_clip}"
     )
     train_losses, valid_losses = [], []
-    rollback = Rollback(model, optimizer)
-
-    def validate(epoch):
-        if valid_loader is not None:
-            valid_losses.append(evaluate(model, valid_loader, device))
-            if not math.isfinite(valid_losses[-1]):
-                if epoch == 0:
-                    raise FloatingPointError(
-                        f"the validation loss is {valid_losses[-1]} after epoch 0, before "
-                        f"training: the model gives some validation example zero probability"
-                    )
-                bad = valid_losses.pop()
-                rollback.restore_and_raise(
-                    f"the validation loss is {bad} after epoch {epoch}",
-                    hint,
-                    train_losses,
-                    valid_losses,
-                    epoch,
-                )
-
-    validate(0)
-    with tqdm(
+    rollback = Rollback(model, optimizer, hint, train_losses, valid_losses)
+    _validate(model, valid_loader, device, 0, rollback)
+    bar = tqdm(
         total=epochs * len(train_loader),
         disable=not progress,
         file=sys.stdout,
         mininterval=1.0,
         unit="batch",
         dynamic_ncols=True,
-    ) as bar:
+    )
+    with bar:
         for epoch in range(1, epochs + 1):
             losses, last = _train_one_epoch(
-                model,
-                train_loader,
-                device,
-                optimizer,
-                grad_clip,
-                epoch,
-                rollback,
-                hint,
-                train_losses,
-                valid_losses,
-                bar,
+                model, train_loader, device, optimizer, grad_clip, epoch, rollback, bar
             )
             train_losses.extend(losses.tolist())
-            validate(epoch)
-            if valid_loader is not None:
-                rollback.keep(rollback.snapshot(), epoch)
-            valid_text = f", valid {valid_losses[-1]:.4f}" if valid_loader is not None else ""
+            _validate(model, valid_loader, device, epoch, rollback)
+            valid_text = f", valid {valid_losses[-1]:.4f}" if valid_losses else ""
             bar.set_postfix_str(f"epoch {epoch}/{epochs}, train {losses.mean():.4f}{valid_text} nats/dim")
             if on_epoch_end is not None and on_epoch_end(epoch, valid_losses[-1] if valid_losses else None):
                 break
-        if (
-            valid_loader is None
-        ):  # the last update is judged by nothing else: the final state's loss on its last batch
-            model.eval()
-            with torch.no_grad():
-                final_loss = float(_loss(model, *last))
-            model.train()
-            if not math.isfinite(final_loss):
-                rollback.restore_and_raise(
-                    f"the loss of the final state (on the last training batch) is {final_loss} "
-                    f"after epoch {epoch}",
-                    hint,
-                    train_losses,
-                    valid_losses,
-                    epoch,
-                )
+        if valid_loader is None:  # the last update is judged by nothing else but the final state's loss
+            _check_final_state(model, last, epoch, rollback)
     return TrainingResult(np.array(train_losses), np.array(valid_losses))
 
 
-def _train_one_epoch(
-    model, loader, device, optimizer, grad_clip, epoch, rollback, hint, train_losses, valid_losses, bar
-):
+def _validate(model, loader, device, epoch, rollback):
+    """Append the validation loss after `epoch` (0: before training) to the run's; a state whose validation loss
+    is finite is kept for roll-backs. No loader: nothing to do."""
+    if loader is None:
+        return
+    loss = evaluate(model, loader, device)
+    if not math.isfinite(loss):
+        if epoch == 0:
+            raise FloatingPointError(
+                f"the validation loss is {loss} after epoch 0, before "
+                f"training: the model gives some validation example zero probability"
+            )
+        rollback.fail(f"the validation loss is {loss} after epoch {epoch}", epoch)
+    rollback.valid_losses.append(loss)
+    if epoch > 0:
+        rollback.keep(rollback.snapshot(), epoch)
+
+
+def _check_final_state(model, last, epoch, rollback):
+    """Without validation data: the final state's loss on the last training batch `last` (batch, checked)."""
+    model.eval()
+    with torch.no_grad():
+        final_loss = float(_loss(model, *last))
+    model.train()
+    if not math.isfinite(final_loss):
+        rollback.fail(
+            f"the loss of the final state (on the last training batch) is {final_loss} after epoch {epoch}",
+            epoch,
+        )
+
+
+def _train_one_epoch(model, loader, device, optimizer, grad_clip, epoch, rollback, bar):
     """One pass over the loader, an update per batch; returns the batches' losses (a numpy array) and the last
     (batch, checked). Checks the losses every batch on the CPU, every 32 on a GPU (see `train_epochs`)."""
     check_every = 1 if device.type == "cpu" else 32
-    start = (
-        rollback.state if rollback.epoch == epoch - 1 else rollback.snapshot()
-    )  # judged by the first batch's loss
+    # the state at the epoch's start, judged by the loss of its first batch
+    start = rollback.state if rollback.epoch == epoch - 1 else rollback.snapshot()
     model.train()
     losses, checked = [], 0  # kept on the device; those before `checked` are finite
     for batch_number, (batch, was_checked) in enumerate(_batches(loader, device, model, "train_loader"), 1):
@@ -419,13 +405,11 @@ def _train_one_epoch(
             first_bad = checked + int(bad[0]) + 1
             if first_bad > 1:
                 rollback.keep(start, epoch - 1)
-            rollback.restore_and_raise(
+            rollback.fail(
                 f"the training loss became {float(losses[first_bad - 1])} at epoch {epoch}, batch {first_bad}",
-                hint,
-                train_losses + [float(v) for v in losses[: first_bad - 1]],
-                valid_losses,
                 epoch,
                 first_bad,
+                [float(v) for v in losses[: first_bad - 1]],
             )
         rollback.keep(start, epoch - 1)
         checked = batch_number
