@@ -1,12 +1,14 @@
-"""The learning rate of notebook 4's MNIST MADE, chosen on the validation split: the runs behind the notebook's choice.
+"""The learning rates of notebook 4's MADEs, chosen on the validation split: the runs behind the notebook's choices.
 
 For each learning rate of an entry's grid: `seed(0)`, a fresh MADE, and `fit` on the training split with early
 stopping on the validation split (the model and patience of the entry in seed_spread.py), never evaluating the test
-split, with a cap of 80 epochs, four times the notebook's budget of 20. A run is the same up to any epoch whatever
+split, with a cap on epochs: for MNIST 80, four times the notebook's budget of 20; for Shapes the notebook's own 60.
+A run is the same up to any epoch whatever
 its cap, so each run's validation curve shows both what the notebook's budget keeps (the notebook chooses the rate
 from that) and what more epochs would give. seed_spread.py then repeats the chosen recipe over seeds.
 
     python -m experiments.lr_selection mnist --threads 1
+    python -m experiments.lr_selection shapes --threads 1
     python -m experiments.lr_selection mnist --lr 0.0005 --threads 1   # one candidate (run others in parallel)
 
 Results go to experiments/lr_selection/results.json ({entry: {lr: {"valid_losses": [...], "best_epoch": ...}}}),
@@ -29,7 +31,11 @@ from helpers.models import MADE
 from helpers.training import fit, seed
 
 RESULTS = Path(__file__).resolve().parent / "lr_selection" / "results.json"
-GRIDS = {"mnist": dict(lrs=[5e-4, 1e-3, 2e-3, 5e-3], epochs=80)}  # entry: learning rates, cap on epochs
+# entry: learning rates, cap on epochs (MNIST's four times the notebook's budget of 20; Shapes' the notebook's own 60)
+GRIDS = {
+    "mnist": dict(lrs=[5e-4, 1e-3, 2e-3, 5e-3], epochs=80),
+    "shapes": dict(lrs=[1e-3, 3e-3, 1e-2], epochs=60),
+}
 
 
 def read_results():

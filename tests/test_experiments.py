@@ -89,7 +89,11 @@ def test_bad_command_lines_are_refused_with_the_reason(args, message):
     [
         ("seed_spread", ["mnist", "nope"], "unknown entries ['nope']: choose among"),
         ("seed_spread", ["mnist", "--threads", "0"], "--threads must be at least 1, got 0"),
-        ("lr_selection", ["shapes"], "unknown entries ['shapes']: choose among 'mnist'"),
+        (
+            "lr_selection",
+            ["hinton one-hot"],
+            "unknown entries ['hinton one-hot']: choose among 'mnist', 'shapes'",
+        ),
         ("lr_selection", ["mnist", "--lr", "0.3"], "none of --lr [0.3] is in mnist's grid"),
     ],
 )
@@ -791,3 +795,57 @@ def test_a_seed_added_to_an_entry_recorded_with_one_device_label_keeps_that_labe
     assert seed_spread.seed_devices(
         json.loads((EXPERIMENTS / "seed_spread" / "results.json").read_text())["mnist"]
     ) == [None, None, None, None, "cpu (1 threads)"]
+
+
+# --- experiments/direct_connections.py ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def direct_connections(tmp_path, monkeypatch):
+    """The script writing into tmp_path, with a tiny MADE on random 2 x 2 images instead of notebook 4's data."""
+    module = importlib.import_module("experiments.direct_connections")
+    monkeypatch.setattr(module, "HERE", tmp_path)
+    monkeypatch.setattr(module, "RESULTS", tmp_path / "results.json")
+    images = np.random.RandomState(0).randint(0, 2, (40, 2, 2)).astype(np.uint8)
+    data = Dataset("shapes", train=images, valid=images[:10], test=images[:10], d=2, shape=(2, 2))
+    monkeypatch.setattr(module, "load_dataset", lambda name: data)
+    entries = {
+        e: (e, dict(hidden_sizes=[4]), dict(lr=1e-2, epochs=2, patience=1), 4) for e in module.DATASETS
+    }
+    monkeypatch.setattr(module, "ENTRIES", entries)
+    return module
+
+
+def test_both_models_are_trained_on_the_same_recipe_and_keep_each_validation_images_nll(
+    direct_connections, tmp_path
+):
+    direct_connections.train("shapes", True)
+    direct_connections.train("shapes", False)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["shapes-direct"]["model"] == dict(hidden_sizes=[4], direct=True)
+    assert results["shapes-nodirect"]["model"] == dict(hidden_sizes=[4], direct=False)
+    assert (
+        results["shapes-direct"]["fit"]
+        == results["shapes-nodirect"]["fit"]
+        == dict(lr=1e-2, epochs=2, patience=1)
+    )
+    for key in ("shapes-direct", "shapes-nodirect"):
+        nlls = np.load(tmp_path / f"{key}.npy")
+        assert nlls.shape == (10,) and nlls.mean() == pytest.approx(results[key]["valid_loss"], rel=1e-5)
+
+
+def test_a_model_recorded_with_other_settings_is_refused_and_one_recorded_with_these_is_skipped(
+    direct_connections, tmp_path, monkeypatch, capsys
+):
+    direct_connections.train("mnist", True)
+    monkeypatch.setattr(direct_connections, "fit", lambda *args, **kwargs: pytest.fail("trained again"))
+    direct_connections.train("mnist", True)
+    assert "mnist-direct: recorded, skipped" in capsys.readouterr().out
+    entries = dict(
+        direct_connections.ENTRIES, mnist=("mnist", dict(hidden_sizes=[8]), dict(lr=1e-2, epochs=2), 4)
+    )
+    monkeypatch.setattr(direct_connections, "ENTRIES", entries)
+    before = (tmp_path / "results.json").read_text()
+    with pytest.raises(SystemExit, match="records mnist-direct with other settings than the script's"):
+        direct_connections.train("mnist", True)
+    assert (tmp_path / "results.json").read_text() == before
