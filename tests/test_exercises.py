@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from helpers import exercises
 from helpers.exercises import EXERCISES, ExerciseFailed
 from helpers.models import DiscretizedLogisticMixture, Histogram
+from helpers.models.masks import connectivity_numbers, masks_from_numbers
 from helpers.models.sampling import draw_categories
 from helpers.training import BatchLoader
 
@@ -1016,3 +1017,357 @@ def test_a_function_reseeding_torch_leaves_the_notebooks_generator_as_it_was():
 def test_a_correct_function_computing_in_float64_passes(capsys):
     exercises.check_histogram_log_prob(lambda logits, x: logits.double().log_softmax(0)[x])
     assert capsys.readouterr().out.startswith("histogram_log_prob: OK, ")
+
+
+# --- notebook 3: the masked layer, the one-hot MADE class and q2_a, judged by behaviour -------------------------
+
+
+class LayerAsTheNotebook(torch.nn.Linear):
+    def __init__(self, in_features, out_features, mask):
+        super().__init__(in_features, out_features)
+        self.register_buffer("mask", mask.float())
+
+    def forward(self, x):
+        return F.linear(x, self.weight * self.mask, self.bias)
+
+
+class LayerWithAPlainMask(LayerAsTheNotebook):
+    def __init__(self, in_features, out_features, mask):
+        torch.nn.Linear.__init__(self, in_features, out_features)
+        self.mask = mask.float()  # not a buffer: .to(device) leaves it behind
+
+
+class LayerWithATrainedMask(LayerAsTheNotebook):
+    def __init__(self, in_features, out_features, mask):
+        torch.nn.Linear.__init__(self, in_features, out_features)
+        self.mask = torch.nn.Parameter(mask.float())
+
+
+class LayerMaskedOnce(torch.nn.Linear):
+    def __init__(self, in_features, out_features, mask):
+        super().__init__(in_features, out_features)
+        with torch.no_grad():
+            self.weight *= mask  # dropped weights are zero now, but their gradients are not
+
+
+class LayerWithOtherNames(torch.nn.Module):
+    """A correct masked layer that is no nn.Linear: a linear inside, the mask a buffer under another name."""
+
+    def __init__(self, n_in, n_out, connections):
+        super().__init__()
+        self.inner = torch.nn.Linear(n_in, n_out)
+        self.register_buffer("keep", connections.bool())
+
+    def forward(self, h):
+        return h @ torch.where(self.keep, self.inner.weight, 0.0).T + self.inner.bias
+
+
+def one_hot_made(layer=LayerAsTheNotebook, numbers_of=None, output_compare=torch.gt, keep_ordering=True):
+    """The notebook's OneHotMADE, with one part swapped for a known mistake."""
+
+    class Made(torch.nn.Module):
+        def __init__(self, D, d, hidden_sizes, ordering=None, seed=0):
+            super().__init__()
+            self.D, self.d = D, d
+            given = torch.arange(D) if ordering is None or not keep_ordering else torch.as_tensor(ordering)
+            self.ordering = given
+            numbers = connectivity_numbers(given, hidden_sizes, torch.Generator().manual_seed(seed))
+            if numbers_of is not None:
+                numbers = numbers_of(numbers)
+            masks = masks_from_numbers(numbers)
+            masks[-1] = output_compare(numbers[0][:, None], numbers[-1][None, :]).to(torch.uint8)
+            masks[0], masks[-1] = masks[0].repeat_interleave(d, 1), masks[-1].repeat_interleave(d, 0)
+            sizes = [D * d, *hidden_sizes, D * d]
+            self.layers = torch.nn.ModuleList(layer(i, o, m) for i, o, m in zip(sizes[:-1], sizes[1:], masks))
+
+        def forward(self, x):
+            h = F.one_hot(x, self.d).flatten(1).float()
+            for layer in self.layers[:-1]:
+                h = F.relu(layer(h))
+            return self.layers[-1](h).view(len(x), self.D, self.d)
+
+        def log_prob(self, x):
+            return self.forward(x).log_softmax(-1).gather(-1, x[..., None]).squeeze(-1).sum(-1)
+
+        @torch.no_grad()
+        def sample(self, n, u=None):
+            u = torch.rand(n, self.D) if u is None else u
+            x = torch.zeros(n, self.D, dtype=torch.long)
+            for i in self.ordering.tolist():
+                x[:, i] = draw_categories(self.forward(x)[:, i], u[:, i])
+            return x
+
+    return Made
+
+
+class MadeAsSequential(torch.nn.Module):
+    """A correct MADE with other names: an nn.Sequential of masked layers of another kind, log p by cross-entropy,
+    the sampler by searchsorted."""
+
+    def __init__(self, D, d, hidden_sizes, ordering=None, seed=0):
+        super().__init__()
+        self.dims, self.values = D, d
+        self.order = list(range(D)) if ordering is None else list(ordering)
+        m = connectivity_numbers(torch.tensor(self.order), hidden_sizes, torch.Generator().manual_seed(seed))
+        masks = masks_from_numbers(m)
+        masks[0], masks[-1] = masks[0].repeat_interleave(d, 1), masks[-1].repeat_interleave(d, 0)
+        widths = [D * d, *hidden_sizes, D * d]
+        parts = []
+        for l, mask in enumerate(masks):
+            parts.append(LayerWithOtherNames(widths[l], widths[l + 1], mask))
+            if l < len(masks) - 1:
+                parts.append(torch.nn.ReLU())
+        self.net = torch.nn.Sequential(*parts)
+
+    def forward(self, x):
+        return self.net(F.one_hot(x, self.values).reshape(len(x), -1).float()).reshape(len(x), self.dims, -1)
+
+    def log_prob(self, x):
+        logits = self(x)
+        return -F.cross_entropy(logits.transpose(1, 2), x, reduction="none").sum(1)
+
+    def sample(self, n, u=None):
+        u = torch.rand(n, self.dims) if u is None else u
+        x = torch.zeros(n, self.dims, dtype=torch.long)
+        with torch.no_grad():
+            for i in self.order:
+                cdf = self(x)[:, i].softmax(-1).cumsum(-1).contiguous()
+                x[:, i] = torch.searchsorted(cdf, u[:, i, None].contiguous(), right=True)[:, 0].clamp(
+                    max=self.values - 1
+                )
+        return x
+
+
+def numbers_reused(numbers):
+    return [numbers[0], *[numbers[1]] * (len(numbers) - 1)]
+
+
+def made_variant(**methods):
+    """The notebook's OneHotMADE with some methods replaced by known mistakes."""
+    return type("Made", (one_hot_made(),), methods)
+
+
+def log_prob_of_raw_logits(self, x):
+    return self.forward(x).gather(-1, x[..., None]).squeeze(-1).sum(-1)
+
+
+def log_prob_over_the_dimensions(self, x):
+    return self.forward(x).log_softmax(1).gather(-1, x[..., None]).squeeze(-1).sum(-1)
+
+
+def log_prob_detached(self, x):
+    return self.forward(x).log_softmax(-1).gather(-1, x[..., None]).squeeze(-1).sum(-1).detach()
+
+
+def forward_flat(self, x):
+    return one_hot_made().forward(self, x).flatten(1)
+
+
+@torch.no_grad()
+def sample_in_natural_order(self, n, u=None):
+    x = torch.zeros(n, self.D, dtype=torch.long)
+    for i in range(self.D):
+        x[:, i] = draw_categories(self.forward(x)[:, i], u[:, i])
+    return x
+
+
+@torch.no_grad()
+def sample_by_argmax(self, n, u=None):
+    x = torch.zeros(n, self.D, dtype=torch.long)
+    for i in self.ordering.tolist():
+        x[:, i] = self.forward(x)[:, i].argmax(-1)
+    return x
+
+
+@torch.no_grad()
+def sample_with_fresh_uniforms(self, n, u=None):
+    x = torch.zeros(n, self.D, dtype=torch.long)
+    for i in self.ordering.tolist():
+        x[:, i] = torch.multinomial(self.forward(x)[:, i].softmax(-1), 1)[:, 0]
+    return x
+
+
+WRONG_LAYERS = [
+    (LayerWithAPlainMask, "moved with .to(device), the forward pass fails"),
+    (LayerWithATrainedMask, "the mask is a parameter, so the optimizer would change it"),
+    (LayerMaskedOnce, "weights that the mask drops still get gradients, so training grows them back"),
+]
+
+
+@pytest.mark.parametrize("wrong, message", WRONG_LAYERS, ids=[w.__name__ for w, _ in WRONG_LAYERS])
+def test_the_masked_layer_check_names_each_mistake(wrong, message):
+    with pytest.raises(ExerciseFailed, match="^MaskedLinear") as failure:
+        exercises.check_masked_linear(wrong)
+    assert message in str(failure.value)
+
+
+@pytest.mark.parametrize("right", [LayerAsTheNotebook, LayerWithOtherNames])
+def test_the_masked_layer_check_passes_correct_layers_whatever_their_names(right, capsys):
+    exercises.check_masked_linear(right)
+    assert capsys.readouterr().out.startswith("MaskedLinear: OK, output k changes with input j exactly where")
+
+
+WRONG_MADES = [
+    (one_hot_made(LayerWithAPlainMask), "a tensor the forward pass uses stayed where it was"),
+    (
+        one_hot_made(numbers_of=numbers_reused),
+        "These are the masks of hidden layer 1's numbers reused for the deeper hidden layers",
+    ),
+    (
+        one_hot_made(output_compare=torch.ge),
+        "built with ordering [2, 0, 1], the logits of x_0 change with itself",
+    ),
+    (
+        one_hot_made(keep_ordering=False),
+        "It reads the dimensions as if in the order 0, 1, ..., D − 1: number the inputs by their positions",
+    ),
+    (made_variant(log_prob=log_prob_of_raw_logits), "sums to"),
+    (
+        made_variant(log_prob=log_prob_over_the_dimensions),
+        "not 1: log p(x) is",
+    ),
+    (made_variant(log_prob=log_prob_detached), "log_prob carries no gradient to the model's parameters"),
+    (made_variant(forward=forward_flat), "must return the logits, floats (7, 3, 4)"),
+    (made_variant(sample=sample_in_natural_order), "the samples do not follow the model's own probabilities"),
+    (made_variant(sample=sample_by_argmax), "(argmax) is not sampling"),
+    (
+        made_variant(sample=sample_with_fresh_uniforms),
+        "are not the inverse-CDF draws from the uniforms u given",
+    ),
+]
+
+
+@pytest.mark.parametrize("wrong, message", WRONG_MADES, ids=[f"{i}" for i in range(len(WRONG_MADES))])
+def test_the_made_check_names_each_mistake(wrong, message):
+    with pytest.raises(ExerciseFailed, match="^OneHotMADE") as failure:
+        exercises.check_one_hot_made(wrong)
+    assert message in str(failure.value)
+
+
+def test_the_made_check_passes_the_notebooks_model_and_one_with_other_names_built_as_sequential(capsys):
+    for right in (one_hot_made(), MadeAsSequential):
+        exercises.check_one_hot_made(right)
+        assert capsys.readouterr().out.startswith("OneHotMADE: OK, the right shapes; log p sums to 1")
+
+
+def test_a_made_numbered_by_another_valid_draw_passes_when_the_check_is_given_that_function(capsys):
+    class Made(one_hot_made()):
+        def __init__(self, D, d, hidden_sizes, ordering=None, seed=0):
+            torch.nn.Module.__init__(self)
+            self.D, self.d = D, d
+            self.ordering = torch.arange(D) if ordering is None else torch.as_tensor(ordering)
+            numbers = numbers_by_a_loop(self.ordering, hidden_sizes, torch.Generator().manual_seed(seed))
+            masks = masks_from_numbers(numbers)
+            masks[0], masks[-1] = masks[0].repeat_interleave(d, 1), masks[-1].repeat_interleave(d, 0)
+            sizes = [D * d, *hidden_sizes, D * d]
+            self.layers = torch.nn.ModuleList(
+                LayerAsTheNotebook(i, o, m) for i, o, m in zip(sizes[:-1], sizes[1:], masks)
+            )
+
+    with pytest.raises(ExerciseFailed, match="where the package's MADE with the same seed"):
+        exercises.check_one_hot_made(Made)  # against the package's own numbering
+    exercises.check_one_hot_made(Made, numbers_by_a_loop)
+    assert capsys.readouterr().out.startswith("OneHotMADE: OK")
+
+
+def test_the_made_check_takes_a_class_and_says_so():
+    with pytest.raises(ExerciseFailed, match=r"check_OneHotMADE takes your class OneHotMADE .* got 3"):
+        exercises.check_one_hot_made(3)
+    with pytest.raises(ExerciseFailed, match=r"check_MaskedLinear takes your class MaskedLinear"):
+        exercises.check_masked_linear(LayerAsTheNotebook(2, 2, torch.ones(2, 2)))
+
+
+def test_an_unwritten_made_is_named_as_not_written_yet():
+    class Stub(torch.nn.Module):
+        def __init__(self, D, d, hidden_sizes, ordering=None, seed=0):
+            """Stub."""
+            raise NotImplementedError
+
+    with pytest.raises(ExerciseFailed, match="OneHotMADE is not written yet"):
+        exercises.check_one_hot_made(Stub)
+
+
+def test_the_equality_with_the_package_reports_what_it_compared():
+    same = exercises.compare_with_package(one_hot_made(), 3, 4, [16, 16], ordering=[2, 0, 1], seed=3)
+    assert same["ordering"] == [2, 0, 1] and same["inputs"] == 64 and same["samples"] == 10000
+    assert same["largest difference"] <= 1e-6 and abs(same["sum of p"] - 1) < 1e-5
+
+
+def test_the_equality_with_the_package_names_a_model_whose_parameters_do_not_pair_with_the_package():
+    with pytest.raises(
+        ExerciseFailed, match=r"model.parameters\(\) yields tensors of shapes .*one per mask among them"
+    ):
+        exercises.compare_with_package(one_hot_made(LayerWithATrainedMask), 2, 3, [8], seed=0)
+
+
+def q2_a_of(make_model, per_dimension=True, before_training=True, transposed=False):
+    def q2_a(train_data, test_data, d, dset_id):
+        model = make_model(2, d, [32])
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        test = torch.as_tensor(test_data)
+        scale = 2 if per_dimension else 1
+
+        def test_nll():
+            with torch.no_grad():
+                return float(-model.log_prob(test).mean() / scale)
+
+        steps, curve = [], [test_nll()] if before_training else []
+        for _ in range(10):
+            for batch in BatchLoader(train_data, 128, shuffle=True):
+                loss = -model.log_prob(batch).mean() / scale
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                steps.append(loss.item())
+            curve.append(test_nll())
+        grid = torch.cartesian_prod(torch.arange(d), torch.arange(d))
+        with torch.no_grad():
+            table = model.log_prob(grid).exp().reshape(d, d)
+        return steps, curve, (table.T if transposed else table)
+
+    return q2_a
+
+
+WRONG_Q2_A = [
+    (
+        q2_a_of(MadeAsSequential, before_training=False),
+        "Does test_losses start with the loss before training?",
+    ),
+    (
+        q2_a_of(MadeAsSequential, per_dimension=False),
+        "in nats per dimension (the NLL divided by 2)",
+    ),
+    (
+        q2_a_of(MadeAsSequential, transposed=True),
+        "but the distribution returned gives the test data a mean NLL",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "wrong, message", WRONG_Q2_A, ids=["no loss before training", "per pair", "transposed"]
+)
+def test_the_q2_a_check_names_each_breach_of_the_courses_contract(wrong, message):
+    with pytest.raises(ExerciseFailed, match="^q2_a") as failure:
+        exercises.check_q2_a(wrong)
+    assert message in str(failure.value)
+
+
+@pytest.mark.parametrize("make_model", [MadeAsSequential, one_hot_made()], ids=["sequential", "notebook's"])
+def test_the_q2_a_check_passes_a_correct_answer_with_its_own_names_and_loop(make_model, capsys):
+    exercises.check_q2_a(q2_a_of(make_model))
+    assert capsys.readouterr().out.startswith("q2_a: OK, on 400 pairs (d = 5)")
+
+
+def numbers_reusing_the_first_hidden_layer(ordering, hidden_sizes, generator=None):
+    numbers = connectivity_numbers(ordering, hidden_sizes[:1], generator)
+    for size in hidden_sizes[1:]:  # layer 1's numbers again where the width allows
+        numbers.append(
+            numbers[1] if size == len(numbers[1]) else connectivity_numbers(ordering, [size], generator)[1]
+        )
+    return numbers
+
+
+def test_connectivity_numbers_reusing_the_first_hidden_layer_are_caught():
+    with pytest.raises(ExerciseFailed, match="the deeper hidden layers repeat hidden layer 1's numbers"):
+        exercises.check_connectivity_numbers(numbers_reusing_the_first_hidden_layer)

@@ -17,6 +17,7 @@ the learner's, have none and are checked by the course's contract alone.
 from .harness import EXERCISES, Exercise, ExerciseFailed
 from .histogram import check_histogram_log_prob, check_q1_a, check_train
 from .logistic_mixture import check_q1_b, check_weighted_component_log_probs
+from .made_2d import check_masked_linear, check_one_hot_made, check_q2_a, compare_with_package
 from .made_binary import check_bernoulli_log_prob, check_sample_plain
 from .made_masks import check_connectivity_numbers, check_masks_from_numbers
 
@@ -31,6 +32,10 @@ __all__ = [
     "check_q1_b",
     "check_connectivity_numbers",
     "check_masks_from_numbers",
+    "check_masked_linear",
+    "check_one_hot_made",
+    "compare_with_package",
+    "check_q2_a",
     "check_bernoulli_log_prob",
     "check_sample_plain",
 ]

@@ -67,6 +67,13 @@ EXERCISES = {
         Exercise("q1_a", ("train_data", "test_data", "d", "dset_id"), ANSWER, None),
         Exercise("q1_b", ("train_data", "test_data", "d", "dset_id"), ANSWER, None),
         Exercise(
+            "q2_a",
+            ("train_data", "test_data", "d", "dset_id"),
+            "(train_losses, test_losses, distribution): one loss per iteration, one per epoch with the value "
+            "before training first (nats per dimension), the d x d table of p(x0, x1)",
+            None,
+        ),
+        Exercise(
             "weighted_component_log_probs",
             ("x", "logits", "means", "log_scales", "d"),
             "log π_i + log p_i(x), a tensor (*x.shape, n_components)",
@@ -302,12 +309,14 @@ def _fail_answer(name, error):
     raise ExerciseFailed(f"{name}: {error}") from None
 
 
-def check_answer(name, call, d, dset_id, data):
-    """The course's contract for a question-1 answer `name(train_data, test_data, d, dset_id)`, called with the
+def check_answer(name, call, d, dset_id, data, dims=1):
+    """The course's contract for an answer `name(train_data, test_data, d, dset_id)`, called with the
     same data as train_data and test_data (so the loss before training is known from the first iteration):
     three results; a train loss per iteration and a test loss per epoch with the value before training first;
     d probabilities summing to 1 by enumeration, of which the last test loss is the mean NLL; and a loss that
-    training lowers. Returns (train losses, test losses, distribution) as numpy arrays."""
+    training lowers. Returns (train losses, test losses, distribution) as numpy arrays. dims: the dimensions of
+    an example (data (N, dims) for dims > 1, question 2(a)'s pairs): the distribution is then a table (d,) * dims
+    and the losses are per dimension."""
     from ..course import (
         checked_distribution,
         checked_loss_curves,
@@ -321,7 +330,7 @@ def check_answer(name, call, d, dset_id, data):
         )
     try:
         train, test = checked_loss_curves(out[0], out[1], name)
-        p = checked_distribution(out[2], (d,), name)
+        p = checked_distribution(out[2], (d,) * dims, name)
     except ValueError as error:
         _fail_answer(name, error)
     epochs = len(test) - 1
@@ -340,12 +349,15 @@ def check_answer(name, call, d, dset_id, data):
             + (" (yours starts after the first epoch)" if test[0] < train[0] else "")
         )
     with np.errstate(divide="ignore"):
-        nll = float(-np.log(p[np.asarray(data)]).mean())
+        index = np.asarray(data) if dims == 1 else tuple(np.asarray(data).T)
+        nll = float(-np.log(p[index]).mean()) / dims
     if not abs(nll - test[-1]) <= 1e-3:
         raise ExerciseFailed(
             f"{name}: the last test loss is {test[-1]:.4f}, but the distribution returned gives the test data a "
-            f"mean NLL of {nll:.4f}: return the trained model's distribution (its d probabilities) and its test "
-            f"loss after the last epoch"
+            f"mean NLL{' per dimension' if dims > 1 else ''} of {nll:.4f}: return the trained model's distribution "
+            f"({'its d probabilities' if dims == 1 else f'its table of p(x) over all d ** {dims} values'}) and its "
+            f"test loss after the last epoch"
+            + (f", in nats per dimension (the NLL divided by {dims})" if dims > 1 else "")
         )
     if not test[-1] < test[0] - 1e-3:
         raise ExerciseFailed(

@@ -23,7 +23,7 @@ def check_connectivity_numbers(fn):
                 f"{name} reseeds torch's global generator (torch.manual_seed({torch.initial_seed()}) or the like): "
                 f"each MADE built would reset the notebook's random stream, which also initializes the weights, and "
                 f"draw the same numbers whatever its seed. Remove the seeding, and draw with the generator you are "
-                f"given: torch.randint(low, D, (size,), generator=generator)"
+                f"given (pass it to torch.randint)"
             )
         expected_m0 = ordering.argsort() + 1
         if not torch.equal(numbers[0], expected_m0):
@@ -35,17 +35,25 @@ def check_connectivity_numbers(fn):
             raise ExerciseFailed(
                 f"{name}: m0[i] must be the position (1..D) of data dimension i in the ordering: for "
                 f"ordering {ordering.tolist()}, m0 = {expected_m0.tolist()}, got "
-                f"{numbers[0].tolist()}{mistake}; ordering.argsort() + 1 gives it"
+                f"{numbers[0].tolist()}{mistake}: m0 is the inverse permutation of the ordering, plus one"
             )
         _draws_from_the_generator(name, call)
         D, hidden, draws = 5, (6, 6, 6), 400
         g = torch.Generator().manual_seed(1)
         seen = torch.zeros(D + 1, dtype=torch.bool)  # numbers of hidden layer 1 ever drawn
+        repeated = 0  # draws whose deeper hidden layers repeat layer 1's numbers
         for _ in range(draws):
             ordering = torch.randperm(D, generator=g)
             numbers = _numbers(name, call(ordering, hidden, g), ordering, hidden)
             _numbers_in_range(name, numbers, D)
             seen[numbers[1]] = True
+            repeated += all(torch.equal(numbers[1], m) for m in numbers[2:])
+        if repeated == draws:
+            raise ExerciseFailed(
+                f"{name}: in all {draws} draws with hidden sizes {list(hidden)}, the deeper hidden layers repeat "
+                f"hidden layer 1's numbers: each hidden layer has numbers of its own, drawn from the generator in "
+                f"turn (in [min of the layer just below, D − 1]); reused numbers give other masks than MADE's"
+            )
         missing = [m for m in range(1, D) if not seen[m]]
         if missing:
             raise ExerciseFailed(
@@ -75,7 +83,7 @@ def _randint_bounds(err, args):
     return (
         f"torch.randint(low, high) got low = {low} ≥ high = {high}, an empty range{maximum}: hidden layer l's "
         f"numbers lie in [min(m_(l−1)), D − 1], so low is the smallest number of the layer before (its minimum, "
-        f"not its maximum) and high = D: torch.randint(int(numbers[-1].min()), D, (size,), generator=generator)"
+        f"not its maximum) and high = D, which randint excludes"
     )
 
 
@@ -101,13 +109,13 @@ def _draws_from_the_generator(name, call):
                 else "a MADE's seed would not fix its masks, which would follow whatever "
                 "the notebook drew before from torch's global generator"
             )
-            + ". Draw with it: torch.randint(low, D, (size,), generator=generator), not with torch's global "
+            + ". Draw with it (torch.randint takes it as generator=), not with torch's global "
             "generator nor a new torch.Generator()"
         )
     if not alike:
         raise ExerciseFailed(
             f"{name}: two generators seeded alike gave different numbers: draw only with the "
-            f"generator you are given (torch.randint(..., generator=generator)), so that a MADE's "
+            f"generator you are given, so that a MADE's "
             f"seed fixes its masks"
         )
     other = call(ordering, hidden, torch.Generator().manual_seed(8))
@@ -257,11 +265,11 @@ def _mask_mistake(got, l, numbers):
     L = len(numbers) - 1
     m_in, m_out = numbers[l], (numbers[l + 1] if l < L else numbers[0])
     strict = l == L
-    rule, code = (">", ">") if strict else ("≥", ">=")
+    rule = ">" if strict else "≥"
     reversed_ = (
         f"It compares the other way round (m_in {rule} m_out): row k, a unit of the layer above, keeps the "
-        f"weight from column j, a unit below, when m_out[k] {rule} m_in[j]: "
-        f"m_out[:, None] {code} m_in[None, :]"
+        f"weight from column j, a unit below, when m_out[k] {rule} m_in[j]: broadcast m_out as a column "
+        f"against m_in as a row"
     )
     mistakes = [(m_in[None, :] >= m_out[:, None], reversed_), (m_in[None, :] > m_out[:, None], reversed_)]
     if l < L:
