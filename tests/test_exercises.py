@@ -1371,3 +1371,13 @@ def numbers_reusing_the_first_hidden_layer(ordering, hidden_sizes, generator=Non
 def test_connectivity_numbers_reusing_the_first_hidden_layer_are_caught():
     with pytest.raises(ExerciseFailed, match="the deeper hidden layers repeat hidden layer 1's numbers"):
         exercises.check_connectivity_numbers(numbers_reusing_the_first_hidden_layer)
+
+
+def test_the_class_checks_leave_the_notebooks_random_state_as_it_was():
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    exercises.check_masked_linear(LayerAsTheNotebook)
+    exercises.check_one_hot_made(one_hot_made())
+    exercises.compare_with_package(one_hot_made(), 2, 3, [8], seed=0)
+    assert torch.equal(torch.rand(3), expected)

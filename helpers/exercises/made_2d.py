@@ -80,9 +80,11 @@ def _moves_with_the_model(name, module, x, what):
     try:
         with torch.no_grad():
             moved(x.to("meta"))
-    except RuntimeError as err:
-        if "device" not in str(err):
-            raise
+    except (
+        Exception
+    ) as err:  # the meta device computes no values: errors other than a device mismatch prove nothing
+        if not isinstance(err, RuntimeError) or "device" not in str(err):
+            return
         raise ExerciseFailed(
             f"{name}: moved with .to(device), the {what} fails ({err}): a tensor the forward pass uses stayed "
             f"where it was. A mask kept as a plain attribute is not moved by .to(device) (nor saved by "
