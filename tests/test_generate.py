@@ -252,21 +252,7 @@ def test_a_hint_holding_a_line_of_its_solution_is_found_and_a_description_is_not
     )
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            n,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="notebook 3: its hints quote solution lines until the later part of issue 41",
-            ),
-        )
-        if n == "03_made_2d"
-        else n
-        for n in NAMES
-    ],
-)
+@pytest.mark.parametrize("name", NAMES)
 def test_no_hint_holds_a_line_of_its_functions_solution(name):
     cells = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())["cells"]
     found = [
@@ -276,3 +262,38 @@ def test_no_hint_holds_a_line_of_its_functions_solution(name):
         for function, line in solution_lines_in_hints("".join(cell["source"]), cell["metadata"]["hints"])
     ]
     assert found == [], f"{name}: these hints hold a line of their solution (cell, function, line): {found}"
+
+
+def test_notebook_3s_blanks_are_the_homeworks_made_and_its_answer():
+    """The learner writes the masks, the masked layer, the model's forward pass, log-likelihood and sampler, and q2_a,
+    each exercise cell followed by a cell calling its check."""
+    cells = json.loads((ROOT / "notebooks" / "03_made_2d.ipynb").read_text())["cells"]
+    blanks = {
+        i: set(cell["metadata"]["hints"])
+        for i, cell in enumerate(cells)
+        if generate.TAG in cell["metadata"].get("tags", [])
+    }
+    assert set().union(*blanks.values()) == {
+        "connectivity_numbers",
+        "masks_from_numbers",
+        "MaskedLinear.__init__",
+        "MaskedLinear.forward",
+        "OneHotMADE.__init__",
+        "OneHotMADE.forward",
+        "OneHotMADE.log_prob",
+        "OneHotMADE.sample",
+        "q2_a",
+    }
+    checks = {
+        "connectivity_numbers": "check_connectivity_numbers(connectivity_numbers)",
+        "masks_from_numbers": "check_masks_from_numbers(masks_from_numbers)",
+        "MaskedLinear": "check_masked_linear(MaskedLinear)",
+        "OneHotMADE": "check_one_hot_made(OneHotMADE",
+        "q2_a": "check_q2_a(q2_a)",
+    }
+    for i, names in blanks.items():
+        following = "".join(cells[i + 1]["source"])
+        for name in {n.split(".")[0] for n in names}:
+            assert checks[name] in following, (
+                f"cell {i + 1} should check {name} right after its exercise cell"
+            )
