@@ -373,3 +373,20 @@ def answer_data(d, n=300, seed=0):
     integer numpy array; from a generator of its own, the notebook's untouched."""
     x = np.random.default_rng(seed).normal(0.4, 0.1, n)
     return np.digitize(x, np.linspace(0, 1, d)).clip(0, d - 1).astype(np.int64)
+
+
+def check_1d_answer(name, fn):
+    """Check the course's answer `name` of question 1 (q1_a, q1_b): (train_data, test_data, d, dset_id) ->
+    (train_losses, test_losses, distribution), the course's contract, on a small set like the course's set 1 with
+    the settings of dset_id = 1."""
+    exercise, call = prepare(name, fn)
+    with isolated():
+        d = 20
+        train, test, _ = check_answer(name, call, d, 1, answer_data(d))
+    passed(
+        exercise,
+        fn,
+        f"on {len(answer_data(d))} points (d = {d}) as train and test data: {len(train)} train losses and "
+        f"{len(test)} test losses, the first before training; d probabilities summing to 1, whose NLL is the "
+        f"last test loss; the loss went down",
+    )

@@ -7,8 +7,7 @@ import torch.nn.functional as F
 
 from .harness import (
     ExerciseFailed,
-    answer_data,
-    check_answer,
+    check_1d_answer,
     differs,
     gradients_match,
     isolated,
@@ -279,16 +278,5 @@ def _mixture_is_stable(name, call, reference, d):
 
 def check_q1_b(fn):
     """Check q1_b(train_data, test_data, d, dset_id) -> (train_losses, test_losses, distribution), the course's
-    contract, on a small set like the course's set 1 with the settings of dset_id = 1."""
-    name = "q1_b"
-    exercise, call = prepare(name, fn)
-    with isolated():
-        d = 20
-        train, test, _ = check_answer(name, call, d, 1, answer_data(d))
-    passed(
-        exercise,
-        fn,
-        f"on {len(answer_data(d))} points (d = {d}) as train and test data: {len(train)} train losses and "
-        f"{len(test)} test losses, the first before training; d probabilities summing to 1, whose NLL is the "
-        f"last test loss; the loss went down",
-    )
+    contract (`check_1d_answer`)."""
+    check_1d_answer("q1_b", fn)
