@@ -428,8 +428,54 @@ def sampler_of_mask_0(model, u, mask_id, given, known):
 def sampler_taking_the_argmax(model, u, mask_id, given, known):
     x = torch.zeros(u.shape, dtype=torch.long)
     for dim in model.orderings[mask_id].tolist():
-        x[:, dim] = given[:, dim] if known[dim] else model(x, mask_id)[:, dim].argmax(-1)
+        x[:, dim] = (
+            given[:, dim] if known[dim] else (model(x, mask_id)[:, dim] > 0).long()
+        )  # the likelier bit
     return x
+
+
+def bernoulli_probability(logits, x):
+    return torch.where(x == 1, torch.sigmoid(logits), torch.sigmoid(-logits))  # p(x), not log p(x)
+
+
+def bernoulli_sigma_instead_of_log_sigma(logits, x):
+    return x * torch.sigmoid(logits) + (1 - x) * F.logsigmoid(-logits)
+
+
+def bernoulli_without_the_minus_sign(logits, x):
+    return F.binary_cross_entropy_with_logits(logits, x.float(), reduction="none")  # −log p(x), the loss
+
+
+def bernoulli_in_bits(logits, x):
+    return (x * F.logsigmoid(logits) + (1 - x) * F.logsigmoid(-logits)) / torch.log(torch.tensor(2.0))
+
+
+def sampler_by_the_opposite_rule(model, u, mask_id, given, known):
+    x = torch.zeros(u.shape, dtype=torch.long)
+    for dim in model.orderings[mask_id].tolist():
+        if known[dim]:
+            x[:, dim] = given[:, dim]
+        else:  # x = 1 when u < σ(ℓ): the right distribution, but 1 gets the low uniforms
+            x[:, dim] = (u[:, dim] < torch.sigmoid(model(x, mask_id)[:, dim])).long()
+    return x
+
+
+def direct_mask_not_strict(ordering):
+    position = ordering.argsort()
+    return (position[:, None] >= position[None, :]).to(torch.uint8)
+
+
+def direct_mask_transposed(ordering):
+    position = ordering.argsort()
+    return (position[:, None] < position[None, :]).to(torch.uint8)
+
+
+def direct_mask_by_index(ordering):
+    return torch.ones(len(ordering), len(ordering), dtype=torch.uint8).tril(-1)
+
+
+def direct_mask_of_the_ordering_itself(ordering):
+    return (ordering[:, None] > ordering[None, :]).to(torch.uint8)
 
 
 WRONG = [
@@ -703,21 +749,47 @@ WRONG = [
         bernoulli_where_with_a_nan_gradient,
         "log p(x = 1) is right at logit -100, but its gradient there is nan, should be x − σ(ℓ) = 1",
     ),
+    ("bernoulli_log_prob", bernoulli_probability, "the function returns p(x) instead of log p(x)"),
+    ("bernoulli_log_prob", bernoulli_sigma_instead_of_log_sigma, "for x = 1 your value is σ(ℓ)"),
+    (
+        "bernoulli_log_prob",
+        bernoulli_without_the_minus_sign,
+        "the negatives of log p(x): a missing minus sign",
+    ),
+    ("bernoulli_log_prob", bernoulli_in_bits, "log base 2, in bits. Use the natural logarithm"),
     ("sample_plain", sampler_ignoring_the_ordering, "the samples do not follow the model"),
-    ("sample_plain", sampler_with_its_own_randomness, "differ from the package's from the same uniforms"),
+    (
+        "sample_plain",
+        sampler_with_its_own_randomness,
+        "draw dimension dim with u[:, dim] (not fresh random numbers)",
+    ),
+    (
+        "sample_plain",
+        sampler_by_the_opposite_rule,
+        "yours set a bit to 1 when u < σ(ℓ), giving x = 1 the low uniforms, the opposite rule. Use the inverse-CDF "
+        "rule, one for every d: category k when F(k − 1) ≤ u < F(k), so category 0 gets the low uniforms; for a bit, "
+        "x = 1 exactly when u ≥ p(x = 0) = σ(−ℓ)",
+    ),
+    ("direct_mask", direct_mask_not_strict, "logit 0 would read its own pixel"),
+    ("direct_mask", direct_mask_transposed, "your mask is the transpose of the right one"),
+    ("direct_mask", direct_mask_by_index, "compare the pixels' positions in the ordering, not their indices"),
+    (
+        "direct_mask",
+        direct_mask_of_the_ordering_itself,
+        "The positions are the inverse permutation of the ordering",
+    ),
     ("sample_plain", sampler_ignoring_given, "copy the known dimensions from given"),
     (
         "sample_plain",
         sampler_of_mask_0,
-        "with mask_id = 1 (ordering [2, 1, 0]), 20000 samples give chi-square = 1.24e+07 with 18 degrees of freedom "
-        "(p = 0.0e+00); x = [2, 1, 0] was drawn 0.274 of the time against p(x) = 4.35e-05. They are the samples of "
-        "mask 0 (ordering [2, 0, 1]) from the same uniforms: your sampler ignores mask_id",
+        "with mask_id = 1 (ordering [0, 2, 3, 1]), 20000 samples give chi-square = 3.23e+05 with 14 degrees of freedom "
+        "(p = 0.0e+00); x = [0, 0, 1, 1] was drawn 0.113 of the time against p(x) = 0.00139. They are the samples of "
+        "mask 0 (ordering [1, 3, 2, 0]) from the same uniforms: your sampler ignores mask_id",
     ),
     (
         "sample_plain",
         sampler_taking_the_argmax,
-        "sample_plain: all 20000 samples are x = [1, 2, 0], whatever the uniforms u: taking the most likely category "
-        "of each dimension (argmax) is not sampling",
+        "whatever the uniforms u: taking the more likely value of each bit (a logit above 0 gives 1) is not sampling",
     ),
 ]
 
@@ -828,10 +900,19 @@ def sampler_with_its_own_cdf(model, u, mask_id, given, known):
         dim = int(model.orderings[mask_id][t])
         if known[dim]:
             x[:, dim] = given[:, dim]
-        else:
-            cdf = model(x, mask_id)[:, dim].softmax(-1).cumsum(-1)
-            x[:, dim] = (cdf <= u[:, dim, None]).sum(-1).clamp(max=model.d - 1)
+        else:  # the notebook's rule: F(0) = p(x = 0) = σ(−ℓ), and x = 1 exactly when u ≥ F(0)
+            p_zero = torch.sigmoid(-model(x, mask_id)[:, dim])
+            x[:, dim] = torch.where(p_zero <= u[:, dim], 1, 0)
     return x
+
+
+def direct_mask_by_loops(ordering):
+    order = ordering.tolist()
+    mask = torch.zeros(len(order), len(order), dtype=torch.uint8)
+    for t, i in enumerate(order):
+        for j in order[:t]:  # the pixels drawn before pixel i
+            mask[i, j] = 1
+    return mask
 
 
 def train_with_other_names(net, data_batches, valid, n_epochs, step_size):
@@ -895,6 +976,7 @@ CORRECT = [
     ("masks_from_numbers", masks_by_loops),
     ("bernoulli_log_prob", bernoulli_by_softplus),
     ("sample_plain", sampler_with_its_own_cdf),
+    ("direct_mask", direct_mask_by_loops),
 ]
 
 
@@ -1380,4 +1462,193 @@ def test_the_class_checks_leave_the_notebooks_random_state_as_it_was():
     exercises.check_masked_linear(LayerAsTheNotebook)
     exercises.check_one_hot_made(one_hot_made())
     exercises.compare_with_package(one_hot_made(), 2, 3, [8], seed=0)
+    assert torch.equal(torch.rand(3), expected)
+
+
+# --- notebook 4: direct connections, the binary MADE class and q2_b, judged by behaviour --------------------------
+
+
+def binary_made(
+    direct_first=False, add_direct=True, plain_mask=False, strict_direct=True, masked_direct=True
+):
+    """The notebook's BinaryMADE, or one with a single mistake."""
+
+    class BinaryMADE(torch.nn.Module):
+        def __init__(self, D, hidden_sizes, ordering=None, seed=0):
+            super().__init__()
+            ordering = torch.arange(D) if ordering is None else torch.as_tensor(ordering)
+            self.register_buffer("orderings", ordering[None])
+            numbers = connectivity_numbers(ordering, hidden_sizes, torch.Generator().manual_seed(seed))
+            masks = [m.float() for m in masks_from_numbers(numbers)]
+            position = ordering.argsort()
+            direct = (
+                position[:, None] > position[None, :]
+                if strict_direct
+                else position[:, None] >= position[None, :]
+            )
+            if plain_mask:
+                self.masks = masks  # not buffers: they stay behind on .to(device)
+            else:
+                for l, mask in enumerate(masks):
+                    self.register_buffer(f"mask{l}", mask)
+            self.register_buffer("mask_direct", direct.float() if masked_direct else torch.ones(D, D))
+            sizes = [D, *hidden_sizes, D]
+            direct = torch.nn.Linear(D, D, bias=False) if direct_first else None  # drawn before the layers
+            self.layers = torch.nn.ModuleList(torch.nn.Linear(i, o) for i, o in zip(sizes[:-1], sizes[1:]))
+            self.direct = direct if direct_first else torch.nn.Linear(D, D, bias=False)
+
+        def forward(self, x, mask_id=0):
+            bits = h = x.float()
+            for l, layer in enumerate(self.layers):
+                mask = self.masks[l] if plain_mask else getattr(self, f"mask{l}")
+                h = F.linear(h, layer.weight * mask, layer.bias)
+                if l < len(self.layers) - 1:
+                    h = F.relu(h)
+            return h + F.linear(bits, self.direct.weight * self.mask_direct) if add_direct else h
+
+        def log_prob(self, x):
+            logits = self(x)
+            return -F.binary_cross_entropy_with_logits(logits, x.float(), reduction="none").sum(1)
+
+    return BinaryMADE
+
+
+class MaskedBits(torch.nn.Linear):
+    def __init__(self, n_in, n_out, keep, bias=True):
+        super().__init__(n_in, n_out, bias=bias)
+        self.register_buffer("keep", keep.float())
+
+    def forward(self, h):
+        return F.linear(h, self.weight * self.keep, self.bias)
+
+
+class BinaryMadeWithOtherNames(torch.nn.Module):
+    """The same model, other names and structure: a list of masked layers and a skip path; no `mask` attribute."""
+
+    def __init__(self, D, hidden_sizes, ordering=None, seed=0):
+        super().__init__()
+        order = torch.arange(D) if ordering is None else torch.tensor(ordering)
+        self.register_buffer("orderings", order.view(1, D))
+        keeps = masks_from_numbers(
+            connectivity_numbers(order, hidden_sizes, torch.Generator().manual_seed(seed))
+        )
+        sizes = [D, *hidden_sizes, D]
+        self.stack = torch.nn.ModuleList(MaskedBits(a, b, k) for a, b, k in zip(sizes, sizes[1:], keeps))
+        self.skip = MaskedBits(D, D, masks_from_numbers([order.argsort() + 1])[0], bias=False)
+
+    def forward(self, x, mask_id=0):
+        h = x.to(torch.float32)
+        out = h
+        for k, layer in enumerate(self.stack):
+            out = layer(out)
+            out = out.clamp(min=0) if k + 1 < len(self.stack) else out
+        return out + self.skip(h)
+
+    def log_prob(self, x):
+        ell = self(x)
+        bits = x.to(ell.dtype)
+        return (bits * F.logsigmoid(ell) + (1 - bits) * F.logsigmoid(-ell)).sum(-1)
+
+
+WRONG_BINARY_MADES = [
+    (binary_made(add_direct=False), "Add the direct path"),
+    (binary_made(direct_first=True), "its initial weights differ from the package's MADE"),
+    (binary_made(plain_mask=True), "register it as a buffer"),
+    (
+        binary_made(strict_direct=False),
+        "logit 0 changes when pixel 0 is flipped, but pixel 0 does not come before pixel 0: it reads its own pixel",
+    ),
+    (
+        binary_made(masked_direct=False),
+        "each weight multiplied by its mask at every forward pass",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    WRONG_BINARY_MADES,
+    ids=["no direct path", "direct path first", "plain mask", "direct not strict", "direct unmasked"],
+)
+def test_the_binary_made_check_names_each_mistake(wrong, message):
+    with pytest.raises(ExerciseFailed, match="^BinaryMADE") as failure:
+        exercises.check_binary_made(wrong)
+    assert message in str(failure.value)
+
+
+@pytest.mark.parametrize(
+    "right", [binary_made(), BinaryMadeWithOtherNames], ids=["notebook's", "other names"]
+)
+def test_the_binary_made_check_passes_the_notebooks_model_and_one_with_other_names(right, capsys):
+    exercises.check_binary_made(right)
+    assert capsys.readouterr().out.startswith("BinaryMADE: OK, one logit per pixel")
+
+
+def q2_b_of(make_model, before_training=True, channel=True, flip=False):
+    """A q2_b of its own: its loop, its names, its sampler (x = 1 when u ≥ σ(−ℓ)); optionally with one mistake."""
+
+    def q2_b(train_data, test_data, image_shape, dset_id):
+        D = int(np.prod(image_shape))
+        data = torch.as_tensor(np.asarray(train_data).reshape(-1, D))
+        test = torch.as_tensor(np.asarray(test_data).reshape(-1, D))
+        model = make_model(D, [64])
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+
+        def nll():
+            with torch.no_grad():
+                return float(-model.log_prob(test).mean() / D)
+
+        steps, curve = [], [nll()] if before_training else []
+        for _ in range(15):
+            for batch in BatchLoader(data, 64, shuffle=True):
+                loss = -model.log_prob(batch).mean() / D
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                steps.append(loss.item())
+            curve.append(nll())
+        u = torch.rand(100, D)
+        x = torch.zeros(100, D, dtype=torch.long)
+        with torch.no_grad():
+            for i in model.orderings[0].tolist():
+                x[:, i] = (u[:, i] >= torch.sigmoid(-model(x)[:, i])).long()
+        x = 1 - x if flip else x
+        return steps, curve, x.view(100, *image_shape, *([1] if channel else [])).numpy()
+
+    return q2_b
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (
+            q2_b_of(binary_made(), before_training=False),
+            "Does test_losses start with the loss before training?",
+        ),
+        (q2_b_of(binary_made(), channel=False), "returned samples of shape (100, 4, 4), not (100, 4, 4, 1)"),
+        (
+            q2_b_of(binary_made(), flip=True),
+            "of the pixels of its 100 samples are 1, against 27% of the training",
+        ),
+    ],
+    ids=["no loss before training", "no channel axis", "flipped samples"],
+)
+def test_the_q2_b_check_names_each_breach_of_the_courses_contract(wrong, message):
+    with pytest.raises(ExerciseFailed, match="^q2_b") as failure:
+        exercises.check_q2_b(wrong)
+    assert message in str(failure.value)
+
+
+def test_the_q2_b_check_passes_a_correct_answer_with_its_own_names_and_loop(capsys):
+    exercises.check_q2_b(q2_b_of(BinaryMadeWithOtherNames))
+    assert capsys.readouterr().out.startswith("q2_b: OK, on 300 binary 4 x 4 images")
+
+
+def test_notebook_4s_checks_leave_the_notebooks_random_state_as_it_was():
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    exercises.check_direct_mask(direct_mask_by_loops)
+    exercises.check_binary_made(binary_made())
+    exercises.check_sample_plain(sampler_with_its_own_cdf)
     assert torch.equal(torch.rand(3), expected)

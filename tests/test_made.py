@@ -702,3 +702,18 @@ def test_orthogonal_init_gives_orthonormal_weights_zero_biases_and_leaves_the_de
     assert orthogonal.init == "orthogonal" and default.init == "pytorch"
     with pytest.raises(ValueError, match=r"init must be one of 'pytorch', 'orthogonal', got 'xavier'"):
         MADE((4,), 2, [8], init="xavier")
+
+
+def test_a_bit_is_drawn_by_the_same_inverse_cdf_rule_as_d_categories():
+    """One rule for every d: category k when cdf[k - 1] <= u < cdf[k], so category 0 gets the low uniforms; a bit
+    with logit ℓ is the two-category draw with logits (0, ℓ): x = 1 exactly when u >= p(x = 0) = σ(−ℓ)."""
+    from helpers.models.sampling import draw_categories
+
+    generator = torch.Generator().manual_seed(0)
+    logits, u = 3 * torch.randn(10000, generator=generator), torch.rand(10000, generator=generator)
+    as_two_categories = torch.stack([torch.zeros_like(logits), logits], 1)
+    assert torch.equal(draw_categories(logits, u), draw_categories(as_two_categories, u))
+    p_zero = torch.sigmoid(-torch.tensor([0.7, -2.0]))
+    below = torch.nextafter(p_zero, torch.zeros(2))
+    assert draw_categories(torch.tensor([0.7, -2.0]), below).tolist() == [0, 0]
+    assert draw_categories(torch.tensor([0.7, -2.0]), p_zero).tolist() == [1, 1]

@@ -18,7 +18,13 @@ from .harness import EXERCISES, Exercise, ExerciseFailed
 from .histogram import check_histogram_log_prob, check_q1_a, check_train
 from .logistic_mixture import check_q1_b, check_weighted_component_log_probs
 from .made_2d import check_masked_linear, check_one_hot_made, check_q2_a, compare_with_package
-from .made_binary import check_bernoulli_log_prob, check_sample_plain
+from .made_binary import (
+    check_bernoulli_log_prob,
+    check_binary_made,
+    check_direct_mask,
+    check_q2_b,
+    check_sample_plain,
+)
 from .made_masks import check_connectivity_numbers, check_masks_from_numbers
 
 __all__ = [
@@ -38,4 +44,7 @@ __all__ = [
     "check_q2_a",
     "check_bernoulli_log_prob",
     "check_sample_plain",
+    "check_direct_mask",
+    "check_binary_made",
+    "check_q2_b",
 ]

@@ -46,6 +46,13 @@ def train_reference(model, batches, held_out, epochs, lr):
     return result.train_losses.tolist(), result.valid_losses.tolist()
 
 
+def direct_mask(ordering):
+    """The direct connections' mask (D, D) for an ordering, uint8: [i, j] = 1 when pixel j comes strictly before
+    pixel i, the output mask of the numbers m0 alone (the package's MADE builds it so)."""
+    ordering = torch.as_tensor(ordering)
+    return masks_from_numbers([ordering.argsort() + 1])[0]
+
+
 ANSWER = (
     "(train_losses, test_losses, distribution): one loss per iteration, one per epoch with the value before "
     "training first, d probabilities"
@@ -96,6 +103,19 @@ EXERCISES = {
             ("logits", "x"),
             "log p(x_i | x_<i) of every bit, a tensor of the logits' shape",
             bernoulli_log_prob,
+        ),
+        Exercise(
+            "direct_mask",
+            ("ordering",),
+            "the direct path's 0/1 mask (D, D): [i, j] = 1 when pixel j comes before pixel i in the ordering",
+            direct_mask,
+        ),
+        Exercise(
+            "q2_b",
+            ("train_data", "test_data", "image_shape", "dset_id"),
+            "(train_losses, test_losses, samples): one loss per iteration, one per epoch with the value before "
+            "training first (nats per dimension), 100 samples (100, H, W, 1) of 0/1",
+            None,
         ),
         Exercise(
             "sample_plain",
@@ -309,28 +329,33 @@ def _fail_answer(name, error):
     raise ExerciseFailed(f"{name}: {error}") from None
 
 
-def check_answer(name, call, d, dset_id, data, dims=1):
+def check_answer(name, call, d, dset_id, data, dims=1, image_shape=None):
     """The course's contract for an answer `name(train_data, test_data, d, dset_id)`, called with the
     same data as train_data and test_data (so the loss before training is known from the first iteration):
     three results; a train loss per iteration and a test loss per epoch with the value before training first;
     d probabilities summing to 1 by enumeration, of which the last test loss is the mean NLL; and a loss that
     training lowers. Returns (train losses, test losses, distribution) as numpy arrays. dims: the dimensions of
     an example (data (N, dims) for dims > 1, question 2(a)'s pairs): the distribution is then a table (d,) * dims
-    and the losses are per dimension."""
+    and the losses are per dimension. image_shape: question 2(b)'s contract instead, `name(train_data, test_data,
+    image_shape, dset_id)` on images data (N, *image_shape, 1) with values in [0, d): the third result is then 100
+    samples of that shape, and the losses are per dimension (no distribution to check them against)."""
     from ..course import (
         checked_distribution,
         checked_loss_curves,
     )  # course imports plotting: only when checked
 
-    out = call(data, data.copy(), d, dset_id)
+    images = image_shape is not None
+    out = call(data, data.copy(), tuple(image_shape) if images else d, dset_id)
+    third = "samples" if images else "distribution"
     if not isinstance(out, (tuple, list)) or len(out) != 3:
         raise ExerciseFailed(
-            f"{name} must return three things, (train_losses, test_losses, distribution), got "
+            f"{name} must return three things, (train_losses, test_losses, {third}), got "
             f"{_describe(out) if not isinstance(out, (tuple, list)) else f'{len(out)} things'}"
         )
     try:
         train, test = checked_loss_curves(out[0], out[1], name)
-        p = checked_distribution(out[2], (d,) * dims, name)
+        p = _checked_samples(out[2], (100, *image_shape, 1), d, name) if images else None
+        p = checked_distribution(out[2], (d,) * dims, name) if not images else p
     except ValueError as error:
         _fail_answer(name, error)
     epochs = len(test) - 1
@@ -348,17 +373,18 @@ def check_answer(name, call, d, dset_id, data, dims=1):
             f"test_losses must start with the loss of the untrained model, then one after each epoch"
             + (" (yours starts after the first epoch)" if test[0] < train[0] else "")
         )
-    with np.errstate(divide="ignore"):
-        index = np.asarray(data) if dims == 1 else tuple(np.asarray(data).T)
-        nll = float(-np.log(p[index]).mean()) / dims
-    if not abs(nll - test[-1]) <= 1e-3:
-        raise ExerciseFailed(
-            f"{name}: the last test loss is {test[-1]:.4f}, but the distribution returned gives the test data a "
-            f"mean NLL{' per dimension' if dims > 1 else ''} of {nll:.4f}: return the trained model's distribution "
-            f"({'its d probabilities' if dims == 1 else f'its table of p(x) over all d ** {dims} values'}) and its "
-            f"test loss after the last epoch"
-            + (f", in nats per dimension (the NLL divided by {dims})" if dims > 1 else "")
-        )
+    if not images:  # samples have no distribution to hold the last test loss against
+        with np.errstate(divide="ignore"):
+            index = np.asarray(data) if dims == 1 else tuple(np.asarray(data).T)
+            nll = float(-np.log(p[index]).mean()) / dims
+        if not abs(nll - test[-1]) <= 1e-3:
+            raise ExerciseFailed(
+                f"{name}: the last test loss is {test[-1]:.4f}, but the distribution returned gives the test data a "
+                f"mean NLL{' per dimension' if dims > 1 else ''} of {nll:.4f}: return the trained model's distribution "
+                f"({'its d probabilities' if dims == 1 else f'its table of p(x) over all d ** {dims} values'}) and its "
+                f"test loss after the last epoch"
+                + (f", in nats per dimension (the NLL divided by {dims})" if dims > 1 else "")
+            )
     if not test[-1] < test[0] - 1e-3:
         raise ExerciseFailed(
             f"{name}: training did not lower the loss (test loss {test[0]:.4f} before, {test[-1]:.4f} after "
@@ -366,6 +392,19 @@ def check_answer(name, call, d, dset_id, data, dims=1):
             f"updates"
         )
     return train, test, p
+
+
+def _checked_samples(samples, shape, d, name):
+    """The samples an image answer returned, as an integer numpy array of the given shape with values in [0, d)
+    (a ValueError says what is wrong)."""
+    x = samples.detach().cpu().numpy() if torch.is_tensor(samples) else np.asarray(samples)
+    if x.shape != shape:
+        raise ValueError(
+            f"{name} returned samples of shape {x.shape}, not {shape} (100 images with a channel axis)"
+        )
+    if not np.isin(x, np.arange(d)).all():
+        raise ValueError(f"{name} returned samples with values other than 0 to {d - 1}, e.g. {x.flat[0]!r}")
+    return x.astype(np.int64)
 
 
 def answer_data(d, n=300, seed=0):

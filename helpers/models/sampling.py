@@ -106,17 +106,18 @@ def draw_dtype(dtype):
 
 def draw_categories(logits, u):
     """Inverse-CDF draw from one dimension's logits with uniforms u (n,): logits (n,) of a bit (d = 2, the logit
-    of x = 1, drawn as 1 when u < σ(logit)) or (n, d) of d categories.
+    of x = 1) or (n, d) of d categories.
 
-    Probabilities and uniforms are compared in the more precise of their dtypes (at least float32),
-    so that neither is rounded to the other's: a float64 uniform just below 1 would round to 1.0 in
-    float32. Category k is drawn when cdf[k - 1] <= u < cdf[k], so u = 0 never picks a category whose
-    probability is 0.
+    One rule for every d: category k is drawn when cdf[k - 1] <= u < cdf[k], so category 0 gets the low
+    uniforms and u = 0 never picks a category whose probability is 0. For a bit, cdf[0] = p(x = 0) = σ(−logit):
+    x = 1 exactly when u >= σ(−logit). Probabilities and uniforms are compared in the more precise of their
+    dtypes (at least float32), so that neither is rounded to the other's: a float64 uniform just below 1 would
+    round to 1.0 in float32.
     """
     dtype = torch.promote_types(draw_dtype(logits.dtype), u.dtype)
     logits, u = logits.to(dtype), u.to(dtype)
     if logits.dim() == u.dim():  # one logit per example: a bit
-        return (u < torch.sigmoid(logits)).long()
+        return (u >= torch.sigmoid(-logits)).long()  # cdf[0] = p(x = 0) <= u
     cdf = logits.softmax(-1).cumsum(-1)
     return (
         (cdf <= u[:, None]).sum(-1).clamp(max=logits.shape[-1] - 1)
