@@ -297,3 +297,40 @@ def test_notebook_3s_blanks_are_the_homeworks_made_and_its_answer():
             assert checks[name] in following, (
                 f"cell {i + 1} should check {name} right after its exercise cell"
             )
+
+
+def test_notebook_4s_blanks_are_the_homeworks_binary_made_its_sampler_and_its_answer():
+    """The learner writes the Bernoulli log-likelihood, the direct mask, the plain BinaryMADE, the sampler (the draw
+    included) and q2_b, each exercise cell followed by a cell calling its check; no solution calls the package's
+    draw or its samplers."""
+    cells = json.loads((ROOT / "notebooks" / "04_made_binary_images.ipynb").read_text())["cells"]
+    blanks = {
+        i: set(cell["metadata"]["hints"])
+        for i, cell in enumerate(cells)
+        if generate.TAG in cell["metadata"].get("tags", [])
+    }
+    assert set().union(*blanks.values()) == {
+        "bernoulli_log_prob",
+        "direct_mask",
+        "BinaryMADE.__init__",
+        "BinaryMADE.forward",
+        "BinaryMADE.log_prob",
+        "sample_plain",
+        "q2_b",
+    }
+    checks = {
+        "bernoulli_log_prob": "check_bernoulli_log_prob(bernoulli_log_prob)",
+        "direct_mask": "check_direct_mask(direct_mask)",
+        "BinaryMADE": "check_binary_made(BinaryMADE)",
+        "sample_plain": "check_sample_plain(sample_plain)",
+        "q2_b": "check_q2_b(q2_b)",
+    }
+    for i, names in blanks.items():
+        following = "".join(cells[i + 1]["source"])
+        for name in {n.split(".")[0] for n in names}:
+            assert checks[name] in following, (
+                f"cell {i + 1} should check {name} right after its exercise cell"
+            )
+        solution = "".join(cells[i]["source"])
+        for package_sampler in ("draw_categories", ".sample(", "sample_fast", "sampling."):
+            assert package_sampler not in solution, f"exercise cell {i} calls the package's {package_sampler}"
