@@ -119,9 +119,8 @@ def draw_categories(logits, u):
     if logits.dim() == u.dim():  # one logit per example: a bit
         return (u >= torch.sigmoid(-logits)).long()  # cdf[0] = p(x = 0) <= u
     cdf = logits.softmax(-1).cumsum(-1)
-    return (
-        (cdf <= u[:, None]).sum(-1).clamp(max=logits.shape[-1] - 1)
-    )  # clamp: rounding can leave cdf[-1] <= u
+    # clamp: rounding can leave cdf[-1] <= u
+    return (cdf <= u[:, None]).sum(-1).clamp(max=logits.shape[-1] - 1)
 
 
 def sample_plain(model, u, mask_id, given, known):
