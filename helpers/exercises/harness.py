@@ -3,6 +3,7 @@ learner's function (its failures turned into `ExerciseFailed` naming the exercis
 the notebook's random state, and the comparisons the checks of several notebooks use."""
 
 import contextlib
+import copy
 import dataclasses
 import functools
 import inspect
@@ -429,3 +430,85 @@ def check_1d_answer(name, fn):
         f"{len(test)} test losses, the first before training; d probabilities summing to 1, whose NLL is the "
         f"last test loss; the loss went down",
     )
+
+
+# --- what the checks of a learner's model class share (notebooks 3 and 4) ---
+
+
+def check_model_class(name, cls, signature, what):
+    """Refuse what is not an nn.Module subclass, naming the class the check takes."""
+    if not isinstance(cls, type) or not issubclass(cls, torch.nn.Module):
+        raise ExerciseFailed(
+            f"check_{name} takes your class {name} (an nn.Module subclass: {signature}; {what}), got "
+            f"{cls!r:.80} (a {type(cls).__name__})"
+        )
+
+
+def build_model(name, cls, signature, *args, **kwargs):
+    """cls(*args, **kwargs), its failures (the stub's NotImplementedError included) turned into ExerciseFailed."""
+    try:
+        return cls(*args, **kwargs)
+    except NotImplementedError as err:
+        if not err.args:
+            raise ExerciseFailed(
+                f"{name} is not written yet (its __init__ or a function it calls raises NotImplementedError): "
+                f"write it, run its cell, then the check again"
+            ) from None
+        raise
+    except Exception as err:
+        called = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
+        raise ExerciseFailed(
+            f"{name}({called}) raised {type(err).__name__}: {err}\n  (your code's traceback is above; expected: "
+            f"{signature})"
+        ) from err
+
+
+def run_method(name, what, fn, *args, expected):
+    """fn(*args), the method `what` of the learner's `name`, its failures turned into ExerciseFailed naming
+    `expected` (what the methods should do)."""
+    try:
+        return fn(*args)
+    except NotImplementedError as err:
+        if not err.args:
+            raise ExerciseFailed(
+                f"{name}.{what} is not written yet (it, or a function it calls, raises NotImplementedError): "
+                f"write it, run its cell, then the check again"
+            ) from None
+        raise ExerciseFailed(f"{name}.{what} raised NotImplementedError: {err}") from err
+    except Exception as err:
+        raise ExerciseFailed(
+            f"{name}.{what} raised {type(err).__name__}: {err}\n  (your code's traceback is above; expected: "
+            f"{expected})"
+        ) from err
+
+
+def moves_with_the_model(name, module, x, what):
+    """The module moved to the meta device must still compute `what` on x there: a tensor it keeps as a plain
+    attribute (a mask not registered as a buffer) stays behind, as it would on a GPU."""
+    moved = copy.deepcopy(module).to("meta")
+    try:
+        with torch.no_grad():
+            moved(x.to("meta"))
+    except (
+        Exception
+    ) as err:  # the meta device computes no values: errors other than a device mismatch prove nothing
+        if not isinstance(err, RuntimeError) or "device" not in str(err):
+            return
+        raise ExerciseFailed(
+            f"{name}: moved with .to(device), the {what} fails ({err}): a tensor the forward pass uses stayed "
+            f"where it was. A mask kept as a plain attribute is not moved by .to(device) (nor saved by "
+            f"state_dict): register it as a buffer (nn.Module.register_buffer), and create any other tensor on "
+            f"the input's device"
+        ) from None
+
+
+def chi_square(counts, expected):
+    """Pearson's statistic, its degrees of freedom and p-value; cells expecting fewer than 5 are pooled."""
+    small = expected < 5
+    counts = torch.cat([counts[~small], counts[small].sum(0, keepdim=True)]) if small.any() else counts
+    expected = (
+        torch.cat([expected[~small], expected[small].sum(0, keepdim=True)]) if small.any() else expected
+    )
+    statistic = float(((counts - expected) ** 2 / expected).sum())
+    dof = len(counts) - 1
+    return statistic, dof, float(torch.special.gammaincc(torch.tensor(dof / 2), torch.tensor(statistic / 2)))

@@ -10,7 +10,6 @@ package's in the order `model.parameters()` yields them: layer by layer from the
 a bias (out,), as nn.Linear layers in an nn.ModuleList or an nn.Sequential give them.
 """
 
-import copy
 import itertools
 
 import numpy as np
@@ -20,8 +19,19 @@ from ..devices import full_float32_precision
 from ..models.made import MADE
 from ..models.masks import masks_from_numbers
 from ..models.sampling import draw_categories
-from .harness import ExerciseFailed, answer_data, check_answer, isolated, passed, prepare
-from .made_binary import _chi_square
+from .harness import (
+    ExerciseFailed,
+    answer_data,
+    build_model,
+    check_answer,
+    check_model_class,
+    chi_square,
+    isolated,
+    moves_with_the_model,
+    passed,
+    prepare,
+    run_method,
+)
 
 MADE_SIGNATURE = "OneHotMADE(D, d, hidden_sizes, ordering=None, seed=0)"
 MADE_METHODS = (
@@ -30,67 +40,9 @@ MADE_METHODS = (
 LAYER_SIGNATURE = "MaskedLinear(in_features, out_features, mask)"
 
 
-def _class(name, cls, signature, what):
-    if not isinstance(cls, type) or not issubclass(cls, torch.nn.Module):
-        raise ExerciseFailed(
-            f"check_{name} takes your class {name} (an nn.Module subclass: {signature}; {what}), got "
-            f"{cls!r:.80} (a {type(cls).__name__})"
-        )
-
-
-def _build(name, cls, signature, *args, **kwargs):
-    try:
-        return cls(*args, **kwargs)
-    except NotImplementedError as err:
-        if not err.args:
-            raise ExerciseFailed(
-                f"{name} is not written yet (its __init__ or a function it calls raises NotImplementedError): "
-                f"write it, run its cell, then the check again"
-            ) from None
-        raise
-    except Exception as err:
-        called = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
-        raise ExerciseFailed(
-            f"{name}({called}) raised {type(err).__name__}: {err}\n  (your code's traceback is above; expected: "
-            f"{signature})"
-        ) from err
-
-
-def _run(name, what, fn, *args):
-    try:
-        return fn(*args)
-    except NotImplementedError as err:
-        if not err.args:
-            raise ExerciseFailed(
-                f"{name}.{what} is not written yet (it, or a function it calls, raises NotImplementedError): "
-                f"write it, run its cell, then the check again"
-            ) from None
-        raise ExerciseFailed(f"{name}.{what} raised NotImplementedError: {err}") from err
-    except Exception as err:
-        raise ExerciseFailed(
-            f"{name}.{what} raised {type(err).__name__}: {err}\n  (your code's traceback is above; expected: "
-            f"{MADE_METHODS if name == 'OneHotMADE' else 'forward(x) -> (B, out)'})"
-        ) from err
-
-
-def _moves_with_the_model(name, module, x, what):
-    """The module moved to the meta device must still compute `what` on x there: a tensor it keeps as a plain
-    attribute (a mask not registered as a buffer) stays behind, as it would on a GPU."""
-    moved = copy.deepcopy(module).to("meta")
-    try:
-        with torch.no_grad():
-            moved(x.to("meta"))
-    except (
-        Exception
-    ) as err:  # the meta device computes no values: errors other than a device mismatch prove nothing
-        if not isinstance(err, RuntimeError) or "device" not in str(err):
-            return
-        raise ExerciseFailed(
-            f"{name}: moved with .to(device), the {what} fails ({err}): a tensor the forward pass uses stayed "
-            f"where it was. A mask kept as a plain attribute is not moved by .to(device) (nor saved by "
-            f"state_dict): register it as a buffer (nn.Module.register_buffer), and create any other tensor on "
-            f"the input's device"
-        ) from None
+def _expected(name):
+    """What the methods of the learner's class `name` should do, for the messages of run_method."""
+    return MADE_METHODS if name == "OneHotMADE" else "forward(x) -> (B, out)"
 
 
 # --- the masked layer -------------------------------------------------------------------------------------------
@@ -100,12 +52,12 @@ def check_masked_linear(cls):
     """Check MaskedLinear(in_features, out_features, mask): (B, in) -> (B, out), an affine map whose weight is
     multiplied by the fixed 0/1 mask (out, in) at every call, the mask a buffer and not a parameter."""
     name = "MaskedLinear"
-    _class(name, cls, LAYER_SIGNATURE, "forward(x) -> (B, out)")
+    check_model_class(name, cls, LAYER_SIGNATURE, "forward(x) -> (B, out)")
     with isolated():
         n_in, n_out = 6, 4
         mask = (torch.rand(n_out, n_in) < 0.5).to(torch.uint8)
         mask[0], mask[:, 0] = 0, 1  # a row with nothing but column 0 kept
-        layer = _build(name, cls, LAYER_SIGNATURE, n_in, n_out, mask)
+        layer = build_model(name, cls, LAYER_SIGNATURE, n_in, n_out, mask)
         trainable = [p for p in layer.parameters() if p.requires_grad]
         sizes = sorted(tuple(p.shape) for p in trainable)
         if sizes != sorted([(n_out, n_in), (n_out,)]):
@@ -120,7 +72,7 @@ def check_masked_linear(cls):
                 )
             )
         x = torch.randn(5, n_in, requires_grad=True)
-        out = _run(name, "forward", layer, x)
+        out = run_method(name, "forward", layer, x, expected=_expected(name))
         if not torch.is_tensor(out) or tuple(out.shape) != (5, n_out) or not out.dtype.is_floating_point:
             got = f"{out.dtype} {tuple(out.shape)}" if torch.is_tensor(out) else type(out).__name__
             raise ExerciseFailed(
@@ -140,7 +92,7 @@ def check_masked_linear(cls):
                 f"{name}: output {k} does not change with input {j}, though mask[{k}, {j}] = 1 keeps that weight: "
                 f"the mask (out, in) multiplies the weight (out, in) as it is, row k for output k, not transposed"
             )
-        shift = _run(name, "forward", layer, torch.zeros(1, n_in))
+        shift = run_method(name, "forward", layer, torch.zeros(1, n_in), expected=_expected(name))
         if not torch.allclose(out, x @ jacobian.T + shift, atol=1e-5):
             raise ExerciseFailed(
                 f"{name}: forward is not the affine map x (W ⊙ mask)ᵀ + b: no nonlinearity inside the layer (the "
@@ -154,7 +106,7 @@ def check_masked_linear(cls):
                     f"the mask in forward, every call (masking the weight once, when the layer is built, is not "
                     f"enough)"
                 )
-        _moves_with_the_model(name, layer, x.detach(), "forward pass")
+        moves_with_the_model(name, layer, x.detach(), "forward pass")
     passed(
         _layer_exercise(),
         cls,
@@ -191,7 +143,7 @@ def _layer_parameters(name, model, package):
 
 
 def _log_prob(name, model, x):
-    out = _run(name, "log_prob", model.log_prob, x)
+    out = run_method(name, "log_prob", model.log_prob, x, expected=_expected(name))
     if not torch.is_tensor(out) or tuple(out.shape) != (len(x),) or not out.dtype.is_floating_point:
         got = f"{out.dtype} {tuple(out.shape)}" if torch.is_tensor(out) else type(out).__name__
         raise ExerciseFailed(
@@ -202,7 +154,7 @@ def _log_prob(name, model, x):
 
 
 def _logits(name, model, x, D, d):
-    out = _run(name, "forward", model, x)
+    out = run_method(name, "forward", model, x, expected=_expected(name))
     if not torch.is_tensor(out) or tuple(out.shape) != (len(x), D, d) or not out.dtype.is_floating_point:
         got = f"{out.dtype} {tuple(out.shape)}" if torch.is_tensor(out) else type(out).__name__
         raise ExerciseFailed(
@@ -228,10 +180,10 @@ def compare_with_package(
     `model.parameters()` (see the module's docstring). connectivity_numbers: the learner's function, which the
     package's MADE then numbers its units with (the learner's class uses it; the package's own by default)."""
     name = "OneHotMADE"
-    _class(name, cls, MADE_SIGNATURE, MADE_METHODS)
+    check_model_class(name, cls, MADE_SIGNATURE, MADE_METHODS)
     with isolated():
         package = _package(D, d, hidden_sizes, ordering, seed, connectivity_numbers)
-        ours = _build(name, cls, MADE_SIGNATURE, D, d, list(hidden_sizes), ordering=ordering, seed=seed)
+        ours = build_model(name, cls, MADE_SIGNATURE, D, d, list(hidden_sizes), ordering=ordering, seed=seed)
         pairs = _layer_parameters(name, ours, package)
         _randomize(package, 0.1, torch.Generator().manual_seed(seed))
         with torch.no_grad():
@@ -336,7 +288,7 @@ def _reused_numbers(kept, l, numbers, package):
 
 
 def _samples(name, model, u, D, d):
-    x = _run(name, "sample", model.sample, len(u), u)
+    x = run_method(name, "sample", model.sample, len(u), u, expected=_expected(name))
     if not torch.is_tensor(x) or tuple(x.shape) != (len(u), D) or x.dtype != torch.long:
         got = f"{x.dtype} {tuple(x.shape)}" if torch.is_tensor(x) else type(x).__name__
         raise ExerciseFailed(
@@ -404,11 +356,11 @@ def check_one_hot_made(cls, connectivity_numbers=None):
     probabilities, drawn by inverse CDF from the uniforms given. connectivity_numbers: the learner's function,
     which their class numbers its units with (the package's own by default)."""
     name = "OneHotMADE"
-    _class(name, cls, MADE_SIGNATURE, MADE_METHODS)
+    check_model_class(name, cls, MADE_SIGNATURE, MADE_METHODS)
     cases = [(3, 4, [8, 8], [2, 0, 1], 1), (2, 5, [16], None, 0), (4, 3, [12, 12, 12], [3, 1, 0, 2], 2)]
     with isolated():
         for D, d, hidden, ordering, seed in cases:
-            model = _build(name, cls, MADE_SIGNATURE, D, d, hidden, ordering=ordering, seed=seed)
+            model = build_model(name, cls, MADE_SIGNATURE, D, d, hidden, ordering=ordering, seed=seed)
             x = torch.randint(0, d, (7, D))
             _logits(name, model, x, D, d)
             log_p = _log_prob(name, model, x)
@@ -431,9 +383,9 @@ def check_one_hot_made(cls, connectivity_numbers=None):
                     f"sums to {total:.4f}, not 1: log p(x) is the sum over dimensions i of log softmax(logits_i)[x_i], "
                     f"each softmax over the d values of one dimension (the last axis of the logits), in log space"
                 )
-            _moves_with_the_model(name, model, x, "forward pass")
+            moves_with_the_model(name, model, x, "forward pass")
         D, d, hidden, ordering, seed = cases[0]
-        model = _build(name, cls, MADE_SIGNATURE, D, d, hidden, ordering=ordering, seed=seed)
+        model = build_model(name, cls, MADE_SIGNATURE, D, d, hidden, ordering=ordering, seed=seed)
         _randomize(model, 1.0, torch.Generator().manual_seed(5))
         n, p_value = 20000, _sampling(name, model, D, d, ordering)
         for D, d, hidden, ordering, seed in cases:
@@ -467,7 +419,7 @@ def _sampling(name, model, D, d, ordering):
             f"likely value of each dimension (argmax) is not sampling. Draw each by inverse CDF from its softmax"
         )
     counts = torch.bincount((x * d ** torch.arange(D - 1, -1, -1)).sum(1), minlength=d**D).double()
-    statistic, dof, p_value = _chi_square(counts, n * probabilities)
+    statistic, dof, p_value = chi_square(counts, n * probabilities)
     if p_value < 1e-4:
         worst = int(((counts - n * probabilities).abs() / (n * probabilities).sqrt()).argmax())
         raise ExerciseFailed(
@@ -488,7 +440,7 @@ def _sampling(name, model, D, d, ordering):
             f"drawn with u[:, i] (not fresh random numbers), so that the same u give the package's samples"
         )
     with torch.no_grad():
-        free = _run(name, "sample", model.sample, 50)
+        free = run_method(name, "sample", model.sample, 50, expected=_expected(name))
     if not torch.is_tensor(free) or tuple(free.shape) != (50, D) or free.dtype != torch.long:
         raise ExerciseFailed(
             f"{name}.sample(50), without u, must draw its own uniforms and return (50, {D}) long"

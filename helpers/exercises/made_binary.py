@@ -18,12 +18,17 @@ from ..models.made import MADE
 from .harness import (
     Exercise,
     ExerciseFailed,
+    build_model,
     check_answer,
+    check_model_class,
+    chi_square,
     differs,
     isolated,
+    moves_with_the_model,
     needs_gradient,
     passed,
     prepare,
+    run_method,
     same,
     tensor_result,
 )
@@ -206,7 +211,7 @@ def check_sample_plain(fn):
                 f"Bernoulli with its uniform, by {RULE}"
             )
         counts = torch.bincount((x * 2 ** torch.arange(D - 1, -1, -1)).sum(1), minlength=2**D).double()
-        statistic, dof, p_value = _chi_square(counts, n * probabilities)
+        statistic, dof, p_value = chi_square(counts, n * probabilities)
         if p_value < 1e-4:
             worst = int(((counts - n * probabilities).abs() / (n * probabilities).sqrt()).argmax())
             with torch.no_grad():
@@ -281,18 +286,6 @@ def _samples(name, x, n, model):
             f"[{int(x.min())}, {int(x.max())}]"
         )
     return x
-
-
-def _chi_square(counts, expected):
-    """Pearson's statistic, its degrees of freedom and p-value; cells expecting fewer than 5 are pooled."""
-    small = expected < 5
-    counts = torch.cat([counts[~small], counts[small].sum(0, keepdim=True)]) if small.any() else counts
-    expected = (
-        torch.cat([expected[~small], expected[small].sum(0, keepdim=True)]) if small.any() else expected
-    )
-    statistic = float(((counts - expected) ** 2 / expected).sum())
-    dof = len(counts) - 1
-    return statistic, dof, float(torch.special.gammaincc(torch.tensor(dof / 2), torch.tensor(statistic / 2)))
 
 
 # --- direct connections ------------------------------------------------------------------------------------------
@@ -376,9 +369,7 @@ def _binary_package(D, hidden, ordering, seed):
 
 
 def _binary_logits(name, model, x):
-    from .made_2d import _run
-
-    out = _run(name, "forward", model, x, 0)
+    out = run_method(name, "forward", model, x, 0, expected=BINARY_METHODS)
     if not torch.is_tensor(out) or tuple(out.shape) != tuple(x.shape) or not out.dtype.is_floating_point:
         got = f"{out.dtype} {tuple(out.shape)}" if torch.is_tensor(out) else type(out).__name__
         raise ExerciseFailed(
@@ -389,9 +380,7 @@ def _binary_logits(name, model, x):
 
 
 def _binary_log_prob(name, model, x):
-    from .made_2d import _run
-
-    out = _run(name, "log_prob", model.log_prob, x)
+    out = run_method(name, "log_prob", model.log_prob, x, expected=BINARY_METHODS)
     if not torch.is_tensor(out) or tuple(out.shape) != (len(x),) or not out.dtype.is_floating_point:
         got = f"{out.dtype} {tuple(out.shape)}" if torch.is_tensor(out) else type(out).__name__
         raise ExerciseFailed(
@@ -432,15 +421,13 @@ def check_binary_made(cls):
     direct path) and no other, the logits of the package's MADE (direct connections, same ordering and seed)
     holding the same weights, the package's initial weights from the same torch seed, `orderings` for the sampler,
     and a model that moves with .to(device)."""
-    from .made_2d import _build, _class, _moves_with_the_model
-
     name = "BinaryMADE"
-    _class(name, cls, BINARY_SIGNATURE, BINARY_METHODS)
+    check_model_class(name, cls, BINARY_SIGNATURE, BINARY_METHODS)
     cases = [(5, [12, 12], [3, 0, 4, 1, 2], 1), (4, [8], None, 0), (6, [16, 16], [5, 4, 3, 2, 1, 0], 3)]
     with isolated():
         for D, hidden, ordering, seed in cases:
             torch.manual_seed(11)
-            model = _build(name, cls, BINARY_SIGNATURE, D, hidden, ordering=ordering, seed=seed)
+            model = build_model(name, cls, BINARY_SIGNATURE, D, hidden, ordering=ordering, seed=seed)
             torch.manual_seed(11)
             package = _binary_package(D, hidden, ordering, seed)
             pairs = _pairs_of_parameters(name, model, package)
@@ -515,7 +502,7 @@ def check_binary_made(cls):
                     f"{name}: exp(log_prob) over all {len(every_x)} images of D = {D} pixels sums to {total:.4f}, "
                     f"not 1: log p(x) is the sum over pixels of your bernoulli_log_prob of the logits and the bits"
                 )
-            _moves_with_the_model(name, model, x, "forward pass")
+            moves_with_the_model(name, model, x, "forward pass")
     passed(
         _binary_exercise(),
         cls,
