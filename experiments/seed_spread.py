@@ -47,7 +47,7 @@ ENTRIES = {  # entry: (dataset, model arguments, fit arguments, the notebook tha
     "hinton one-hot": (
         "hinton",
         dict(hidden_sizes=[256, 256]),
-        dict(MADE_2D, lr=1e-3, batch_size=1024, patience=3),
+        dict(MADE_2D, lr=5e-4, batch_size=1024, patience=3),
         3,
     ),
     "hinton ordinal": (
