@@ -3,7 +3,7 @@
 The learner's code here is correct but written otherwise than the solution (other variable names, another form of
 the same computation); every check cell of the exercise notebook runs on it, then the course's answer, whose
 final test losses must equal the solution notebook's to its printed digits: full-batch training from a fixed start
-gives one model whatever the seed, so the spread over seeds that would allow more is zero (notebook 1)."""
+gives one model whatever the seed, so the spread over seeds that would allow more is zero (notebooks 1 and 2)."""
 
 import re
 from pathlib import Path
@@ -57,6 +57,53 @@ def q1_a(train_data, test_data, d, dset_id):
 }
 
 
+LEARNER_NOTEBOOK_2 = {
+    "weighted_component_log_probs": '''
+def weighted_component_log_probs(x, logits, means, log_scales, d):
+    """My version: every bin as an interior bin, then the two edge categories replaced by their one-sided mass."""
+    z = x.unsqueeze(-1).float() - means          # distance of each value to each component's mean
+    inv_s = (-log_scales).exp()
+    log_cdf_above = F.logsigmoid((z + 0.5) * inv_s)            # log σ(u)
+    log_sf_below = F.logsigmoid(-(z - 0.5) * inv_s)            # log σ(−l) = log(1 − σ(l))
+    log_bin_width = torch.log(-torch.expm1(-inv_s))            # log(1 − e^(−1/s))
+    interior = log_cdf_above + log_sf_below + log_bin_width
+    at_zero = (x == 0).unsqueeze(-1)
+    at_top = (x == d - 1).unsqueeze(-1)
+    log_mass = torch.where(at_zero, log_cdf_above, torch.where(at_top, log_sf_below, interior))
+    log_weights = logits - torch.logsumexp(logits, dim=0)
+    return log_mass + log_weights
+''',
+    "q1_b": '''
+LR = {1: 0.2, 2: 0.2}
+EPOCHS = {1: 441, 2: 160}
+
+
+def q1_b(train_data, test_data, d, dset_id, random_seed=0):
+    """My answer: the mixture trained by my own Adam loop, full batch."""
+    seed(random_seed)
+    mix = DiscretizedLogisticMixture(d)
+    opt = torch.optim.Adam(mix.parameters(), lr=LR[dset_id])
+    everything = BatchLoader(train_data, batch_size=len(train_data), shuffle=True, seed=random_seed)
+    held_out = torch.as_tensor(test_data)
+
+    def test_nll():
+        with torch.no_grad():
+            return mix.loss(held_out).item()
+
+    step_losses, epoch_losses = [], [test_nll()]
+    for _ in range(EPOCHS[dset_id]):
+        for batch in everything:
+            nll = mix.loss(batch)
+            opt.zero_grad()
+            nll.backward()
+            opt.step()
+            step_losses.append(nll.item())
+        epoch_losses.append(test_nll())
+    return np.array(step_losses), np.array(epoch_losses), mix.distribution()
+''',
+}
+
+
 def final_test_losses(notebook):
     """The 'Final Test Loss: X' lines the course's harness printed, in order."""
     text = "".join(
@@ -75,11 +122,9 @@ def fill(exercise, answers):
     return exercise
 
 
-def test_notebook_1_filled_with_a_learners_own_code_runs_every_check_and_gives_the_solutions_answers():
-    exercise = fill(
-        nbformat.read(ROOT / "notebooks" / "exercises" / "01_histogram.ipynb", as_version=4),
-        LEARNER_NOTEBOOK_1,
-    )
+def run_filled(name, answers):
+    """Execute the exercise notebook `name` filled with the learner's answers; return it and the solution."""
+    exercise = fill(nbformat.read(ROOT / "notebooks" / "exercises" / name, as_version=4), answers)
     client = NotebookClient(
         exercise,
         timeout=900,
@@ -87,6 +132,16 @@ def test_notebook_1_filled_with_a_learners_own_code_runs_every_check_and_gives_t
         resources={"metadata": {"path": str(ROOT / "notebooks" / "exercises")}},
     )
     client.execute()  # a failing check or answer raises CellExecutionError, naming the cell and the message
-    solution = nbformat.read(ROOT / "notebooks" / "01_histogram.ipynb", as_version=4)
+    return exercise, nbformat.read(ROOT / "notebooks" / name, as_version=4)
+
+
+def test_notebook_1_filled_with_a_learners_own_code_runs_every_check_and_gives_the_solutions_answers():
+    exercise, solution = run_filled("01_histogram.ipynb", LEARNER_NOTEBOOK_1)
+    expected, got = final_test_losses(solution), final_test_losses(exercise)
+    assert len(expected) == 2 and got == pytest.approx(expected, abs=1e-4), (got, expected)
+
+
+def test_notebook_2_filled_with_a_learners_own_code_runs_every_check_and_gives_the_solutions_answers():
+    exercise, solution = run_filled("02_discretized_logistic_mixture.ipynb", LEARNER_NOTEBOOK_2)
     expected, got = final_test_losses(solution), final_test_losses(exercise)
     assert len(expected) == 2 and got == pytest.approx(expected, abs=1e-4), (got, expected)
