@@ -1309,7 +1309,7 @@ WRONG_MADES = [
         "not 1: log p(x) is",
     ),
     (made_variant(log_prob=log_prob_detached), "log_prob carries no gradient to the model's parameters"),
-    (made_variant(forward=forward_flat), "must return the logits, floats (7, 3, 4)"),
+    (made_variant(forward=forward_flat), "must return the logits, d per dimension, shape (7, 3, 4)"),
     (made_variant(sample=sample_in_natural_order), "the samples do not follow the model's own probabilities"),
     (made_variant(sample=sample_by_argmax), "(argmax) is not sampling"),
     (

@@ -31,6 +31,7 @@ from .harness import (
     passed,
     prepare,
     run_method,
+    tensor_result,
 )
 
 MADE_SIGNATURE = "OneHotMADE(D, d, hidden_sizes, ordering=None, seed=0)"
@@ -73,11 +74,7 @@ def check_masked_linear(cls):
             )
         x = torch.randn(5, n_in, requires_grad=True)
         out = run_method(name, "forward", layer, x, expected=_expected(name))
-        if not torch.is_tensor(out) or tuple(out.shape) != (5, n_out) or not out.dtype.is_floating_point:
-            got = f"{out.dtype} {tuple(out.shape)}" if torch.is_tensor(out) else type(out).__name__
-            raise ExerciseFailed(
-                f"{name}: forward of x (5, {n_in}) must return floats (5, {n_out}), got {got}"
-            )
+        tensor_result(f"{name}.forward of x (5, {n_in})", out, (5, n_out), "one output per unit")
         jacobian = torch.autograd.functional.jacobian(lambda v: layer(v[None])[0], torch.randn(n_in))
         kept, dropped = jacobian != 0, mask == 0
         if (kept & dropped).any():
@@ -144,24 +141,15 @@ def _layer_parameters(name, model, package):
 
 def _log_prob(name, model, x):
     out = run_method(name, "log_prob", model.log_prob, x, expected=_expected(name))
-    if not torch.is_tensor(out) or tuple(out.shape) != (len(x),) or not out.dtype.is_floating_point:
-        got = f"{out.dtype} {tuple(out.shape)}" if torch.is_tensor(out) else type(out).__name__
-        raise ExerciseFailed(
-            f"{name}.log_prob of x ({len(x)}, {x.shape[1]}) must return log p(x), one float per example "
-            f"({len(x)},): the sum over dimensions of log p(x_i | the x before i); got {got}"
-        )
-    return out
+    what = "log p(x), one per example: the sum over dimensions of log p(x_i | the x before i)"
+    return tensor_result(f"{name}.log_prob of x {tuple(x.shape)}", out, (len(x),), what)
 
 
 def _logits(name, model, x, D, d):
     out = run_method(name, "forward", model, x, expected=_expected(name))
-    if not torch.is_tensor(out) or tuple(out.shape) != (len(x), D, d) or not out.dtype.is_floating_point:
-        got = f"{out.dtype} {tuple(out.shape)}" if torch.is_tensor(out) else type(out).__name__
-        raise ExerciseFailed(
-            f"{name}.forward of x ({len(x)}, {D}) must return the logits, floats ({len(x)}, {D}, {d}): d "
-            f"logits per dimension; got {got}"
-        )
-    return out
+    return tensor_result(
+        f"{name}.forward of x ({len(x)}, {D})", out, (len(x), D, d), "the logits, d per dimension"
+    )
 
 
 def _randomize(model, std, generator):

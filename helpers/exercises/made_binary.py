@@ -370,24 +370,14 @@ def _binary_package(D, hidden, ordering, seed):
 
 def _binary_logits(name, model, x):
     out = run_method(name, "forward", model, x, 0, expected=BINARY_METHODS)
-    if not torch.is_tensor(out) or tuple(out.shape) != tuple(x.shape) or not out.dtype.is_floating_point:
-        got = f"{out.dtype} {tuple(out.shape)}" if torch.is_tensor(out) else type(out).__name__
-        raise ExerciseFailed(
-            f"{name}.forward of bits x {tuple(x.shape)} (and mask_id = 0) must return one float logit per pixel "
-            f"{tuple(x.shape)}, the logit of x_i = 1; got {got}"
-        )
-    return out
+    what = "one logit per pixel, the logit of x_i = 1"
+    return tensor_result(f"{name}.forward of bits x {tuple(x.shape)} (and mask_id = 0)", out, x.shape, what)
 
 
 def _binary_log_prob(name, model, x):
     out = run_method(name, "log_prob", model.log_prob, x, expected=BINARY_METHODS)
-    if not torch.is_tensor(out) or tuple(out.shape) != (len(x),) or not out.dtype.is_floating_point:
-        got = f"{out.dtype} {tuple(out.shape)}" if torch.is_tensor(out) else type(out).__name__
-        raise ExerciseFailed(
-            f"{name}.log_prob of x {tuple(x.shape)} must return log p(x), one float per image ({len(x)},): the sum "
-            f"over pixels of the Bernoulli log-likelihoods; got {got}"
-        )
-    return out
+    what = "log p(x), one per image: the sum over pixels of the Bernoulli log-likelihoods"
+    return tensor_result(f"{name}.log_prob of x {tuple(x.shape)}", out, (len(x),), what)
 
 
 def _pairs_of_parameters(name, model, package):
