@@ -26,16 +26,16 @@ env:
 run: env
 	# CoalesceStreams after execution keeps only the final state of each progress bar in the stored outputs. One torch
 	# thread, as the committed outputs were made (a reduction split over threads sums in another order).
-	$(PINNED_CPU) OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1800 \
-		--NotebookExporter.preprocessors=nbconvert.preprocessors.CoalesceStreamsPreprocessor $(NOTEBOOKS)
+	$(PINNED_CPU) OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+		--ExecutePreprocessor.timeout=1800 --NotebookExporter.preprocessors=nbconvert.preprocessors.CoalesceStreamsPreprocessor $(NOTEBOOKS)
 
 # Two workers (pytest-xdist, one per core of the 2-core machines CI runs on), each taking whole files (--dist loadfile:
 # a notebook's cells run in order in one kernel) in the order given, each worker holding two at a time: the longest
 # files first, paired so that neither worker ends with a long one (notebook 4, then notebook 3's filled exercise, on
-# one; notebook 3, then notebooks 1 and 2's, on the other; then the rest as workers free up). One torch thread each (OMP_NUM_THREADS=1: the threads
-# the notebooks were executed with, and no two workers fighting over a core). OMP_WAIT_POLICY=PASSIVE: torch's idle
-# threads sleep instead of spinning, so a busy machine does not slow training cells by orders of magnitude (seen:
-# 33 s idle, over 30 min with both cores busy).
+# one; notebook 3, then notebooks 1 and 2's, on the other; then the rest as workers free up). One torch thread each
+# (OMP_NUM_THREADS=1: the threads the notebooks were executed with, and no two workers fighting over a core).
+# OMP_WAIT_POLICY=PASSIVE: torch's idle threads sleep instead of spinning, so a busy machine does not slow training
+# cells by orders of magnitude (seen: 33 s idle, over 30 min with both cores busy).
 LONGEST_FIRST = notebooks/04_made_binary_images.ipynb notebooks/03_made_2d.ipynb tests/test_exercise_3_filled.py \
 	tests/test_exercises_filled.py
 test: env
